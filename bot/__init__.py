@@ -1,0 +1,1 @@
+"""Doorstep: the service that talks to delivery customers for a brand or carrier."""

@@ -1,0 +1,75 @@
+"""The aiohttp application factory: routes, middleware, and the lifecycle of every client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+from redis.asyncio import Redis
+
+from bot import api, demo, ops, sandbox_web
+from bot.appkeys import SERVICES
+from bot.channels import build_channels
+from bot.config import Settings
+from bot.httperrors import error_middleware
+from bot.keys import Keys
+from bot.logs import log
+from bot.services import Services, build_services, start_workers, stop_workers
+from integrations.base import ChannelRegistry, InboundMessage, StatusUpdate
+
+ChannelFactory = Callable[[Settings, Redis, Keys], ChannelRegistry]
+
+
+def create_app(
+    settings: Settings,
+    channels: ChannelFactory = build_channels,
+    workers: bool = True,
+) -> web.Application:
+    """Build the app. Clients are created once here, connected and closed by `cleanup_ctx`.
+
+    `channels` chooses the channel registry (a benchmark may add a fake provider);
+    `workers=False` serves HTTP only, for a test that drives the outbox by hand.
+    """
+    redis = Redis.from_url(settings.redis_url, decode_responses=True, health_check_interval=30)
+    registry = channels(settings, redis, Keys(settings.key_prefix))
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        services: Services | None = None
+        try:
+            await redis.ping()
+            services = await build_services(settings, redis, registry)
+            app[SERVICES] = services
+            for channel in registry:
+                await channel.start()
+            if settings.demo:
+                await demo.seed(services)
+            if workers:
+                await start_workers(services)
+            log.info("doorstep.started", url=settings.public_base_url,
+                     channels=registry.names(), sandbox=settings.sandbox)
+            yield
+        finally:
+            if services is not None:
+                await stop_workers(services)
+            for channel in registry:
+                await channel.stop()
+            await redis.aclose()
+            log.info("doorstep.stopped")
+
+    # Channels' webhooks are routed now; they reach the services, built at start-up, lazily.
+    async def inbound(message: InboundMessage) -> None:
+        await app[SERVICES].inbound.receive(message)
+
+    async def status(update: StatusUpdate) -> None:
+        await app[SERVICES].outbox.on_status(update)
+
+    app = web.Application(client_max_size=settings.max_body_bytes,
+                          middlewares=[error_middleware])
+    app.cleanup_ctx.append(lifecycle)
+    app.add_routes(api.routes)
+    app.add_routes(ops.routes)
+    app.add_routes(sandbox_web.routes)
+    app.add_routes(sandbox_web.static_routes())
+    for channel in registry:
+        app.add_routes(channel.routes(inbound, status))
+    return app

@@ -1,0 +1,124 @@
+"""Brands: their settings, API keys and signing secrets, kept in Redis."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import time
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from redis.asyncio import Redis
+
+from bot.events import Customer
+from bot.keys import Keys
+
+
+class HoursRange(BaseModel):
+    """A daily range of local clock times; `end` before `start` wraps past midnight."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    start: time
+    end: time
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> HoursRange:
+        if self.start == self.end:
+            raise ValueError("start and end must differ")
+        return self
+
+    def contains(self, t: time) -> bool:
+        if self.start < self.end:
+            return self.start <= t < self.end
+        return t >= self.start or t < self.end
+
+
+class BrandSettings(BaseModel):
+    """Everything a brand configures. Validated on every change; a bad value changes nothing."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    brand_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    display_name: str = Field(min_length=1, max_length=80)
+    sender_name: str = Field(default="", max_length=11, description="alphanumeric SMS sender")
+    channels: list[str] = Field(default_factory=lambda: ["sms"], min_length=1)
+    locales: list[str] = Field(default_factory=lambda: ["en", "es", "fr"], min_length=1)
+    default_locale: str = "en"
+    timezone: str = "UTC"
+    delivery_hours: HoursRange = HoursRange(start=time(8), end=time(21))
+    quiet_hours: HoursRange | None = HoursRange(start=time(21), end=time(8))
+    eta_threshold_min: int = Field(default=15, ge=1, le=240)
+    eta_window_min: int = Field(default=60, ge=10, le=480, description="width of ETA windows")
+    nearby_stops: int = Field(default=2, ge=1, le=10)
+    low_confidence: float = Field(default=0.5, ge=0, le=1)
+    escalation_policy: Literal["agent", "bot_then_agent"] = "agent"
+    escalation_limit_min: int = Field(default=15, ge=1)
+    help_text: str = Field(
+        default="Reply with a question about your delivery, or STOP to opt out.", max_length=300
+    )
+    survey_enabled: bool = True
+    survey_delay_min: int = Field(default=30, ge=0, le=7 * 24 * 60)
+    sms_segment_price: float = Field(default=0.0079, ge=0)
+    require_signature: bool = False
+    webhook_url: str | None = None
+
+    @field_validator("default_locale")
+    @classmethod
+    def _locale(cls, value: str) -> str:
+        return value.replace("-", "_")
+
+    @model_validator(mode="after")
+    def _default_in_locales(self) -> BrandSettings:
+        if self.default_locale not in self.locales:
+            raise ValueError("default_locale must be one of locales")
+        return self
+
+    def locale_for(self, customer: Customer) -> str:
+        """The customer's locale if the brand speaks it (or its language), else the default."""
+        if customer.locale in self.locales:
+            return customer.locale
+        language = customer.locale.split("_")[0]
+        return language if language in self.locales else self.default_locale
+
+
+def hash_api_key(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+class BrandStore:
+    """Reads and writes brands; API keys are kept only as SHA-256 hashes."""
+
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self._redis = redis
+        self._keys = keys
+
+    async def save(self, settings: BrandSettings) -> None:
+        key = self._keys.brand(settings.brand_id)
+        await self._redis.hset(key, "settings", settings.model_dump_json())
+        await self._redis.sadd(self._keys.brands(), settings.brand_id)
+
+    async def get(self, brand_id: str) -> BrandSettings | None:
+        raw = await self._redis.hget(self._keys.brand(brand_id), "settings")
+        return None if raw is None else BrandSettings.model_validate_json(raw)
+
+    async def add_api_key(self, brand_id: str, api_key: str | None = None) -> str:
+        """Register an API key (a new random one if none is given) and return it."""
+        api_key = api_key or f"dsk_{secrets.token_urlsafe(24)}"
+        await self._redis.set(self._keys.api_key(hash_api_key(api_key)), brand_id)
+        return api_key
+
+    async def revoke_api_key(self, api_key: str) -> None:
+        await self._redis.delete(self._keys.api_key(hash_api_key(api_key)))
+
+    async def brand_for_key(self, api_key: str) -> str | None:
+        brand_id = await self._redis.get(self._keys.api_key(hash_api_key(api_key)))
+        return None if brand_id is None else str(brand_id)
+
+    async def set_signing_secret(self, brand_id: str, secret: str | None = None) -> str:
+        secret = secret or secrets.token_urlsafe(32)
+        await self._redis.hset(self._keys.brand(brand_id), "signing_secret", secret)
+        return secret
+
+    async def signing_secret(self, brand_id: str) -> str | None:
+        raw = await self._redis.hget(self._keys.brand(brand_id), "signing_secret")
+        return None if raw is None else str(raw)

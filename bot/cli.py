@@ -1,0 +1,107 @@
+"""The `doorstep` command: serve, run locally, manage brands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+from redis.asyncio import Redis
+
+from bot.brands import BrandSettings, BrandStore
+from bot.config import ConfigError, Settings
+from bot.keys import Keys
+from bot.logs import configure_logging
+
+
+def _serve(settings: Settings) -> None:
+    from bot.app import create_app
+
+    def announce(_: str) -> None:
+        print(f"Doorstep is running: open {settings.public_base_url}/ "
+              f"{'(sandbox)' if settings.sandbox else ''}", flush=True)
+
+    web.run_app(create_app(settings), host=settings.host, port=settings.port,
+                print=announce, shutdown_timeout=20, access_log=None)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    _serve(settings)
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
+    """Everything on one machine: a Redis if none answers, then the service."""
+    from bot.devrun import local_redis
+
+    with local_redis(settings.redis_url) as url:
+        if url != settings.redis_url:
+            print(f"No Redis answered at {settings.redis_url}; started one at {url}", flush=True)
+        _serve(dataclasses.replace(settings, redis_url=url))
+    return 0
+
+
+async def _brand_create(args: argparse.Namespace, settings: Settings) -> int:
+    redis = Redis.from_url(settings.redis_url, decode_responses=True)
+    try:
+        store = BrandStore(redis, Keys(settings.key_prefix))
+        if await store.get(args.brand_id) is not None and not args.update:
+            print(f"brand {args.brand_id!r} exists (use --update)", file=sys.stderr)
+            return 2
+        brand = BrandSettings(
+            brand_id=args.brand_id, display_name=args.name, timezone=args.timezone,
+            channels=args.channels.split(","), require_signature=args.require_signature,
+        )
+        await store.save(brand)
+        key = await store.add_api_key(brand.brand_id)
+        secret = await store.set_signing_secret(brand.brand_id)
+        print(json.dumps({"brand_id": brand.brand_id, "api_key": key,
+                          "signing_secret": secret}, indent=2))
+        return 0
+    finally:
+        await redis.aclose()
+
+
+def cmd_brand_create(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        return asyncio.run(_brand_create(args, settings))
+    except ValueError as exc:
+        print(f"invalid brand: {exc}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="doorstep", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the service (production)").set_defaults(func=cmd_serve)
+    sub.add_parser("dev", help="run locally, starting Redis if none answers").set_defaults(
+        func=cmd_dev)
+    brand = sub.add_parser("brand-create", help="create a brand; prints its API key and secret")
+    brand.add_argument("brand_id")
+    brand.add_argument("--name", required=True)
+    brand.add_argument("--timezone", default="UTC")
+    brand.add_argument("--channels", default="sms")
+    brand.add_argument("--require-signature", action="store_true")
+    brand.add_argument("--update", action="store_true")
+    brand.set_defaults(func=cmd_brand_create)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_json)
+    result: int = args.func(args, settings)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,134 @@
+"""Settings: one typed object built from the environment in `main()`, never at import."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def load_dotenv(path: Path) -> dict[str, str]:
+    """Read KEY=VALUE lines of a local `.env` (for local runs; the environment wins)."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip()] = value.strip().strip('"').strip("'")
+    return values
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the service reads from its environment."""
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_base_url: str = "http://127.0.0.1:8080"
+    key_prefix: str = "ds"
+    # A brand seeded at start-up so that the sandbox works from a fresh clone.
+    demo: bool = True
+    demo_api_key: str = "demo-key"
+    sandbox: bool = True
+    workers: int = 4
+    scheduler_interval: float = 0.2
+    outbox_max_attempts: int = 6
+    outbox_backoff_base: float = 2.0
+    outbox_backoff_cap: float = 300.0
+    outbox_reclaim_idle: float = 30.0
+    outbox_block_ms: int = 500
+    retention_days: int = 30
+    max_body_bytes: int = 256 * 1024
+    nlu_url: str | None = None
+    nlu_token: str | None = None
+    log_level: str = "info"
+    log_json: bool = True
+    allow_clock_control: bool = False
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    telegram_bot_token: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from `env` (default: `.env` overlaid by the process environment)."""
+        if env is None:
+            merged = load_dotenv(Path(".env"))
+            merged.update(os.environ)
+            env = merged
+        port = _int(env, "PORT", 8080)
+        host = env.get("HOST", "127.0.0.1")
+        has_provider = bool(env.get("TWILIO_ACCOUNT_SID") or env.get("TELEGRAM_BOT_TOKEN"))
+        sandbox = _bool(env, "DOORSTEP_SANDBOX", not has_provider)
+        settings = cls(
+            redis_url=env.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            host=host,
+            port=port,
+            public_base_url=env.get("PUBLIC_BASE_URL", f"http://{host}:{port}").rstrip("/"),
+            key_prefix=env.get("DOORSTEP_KEY_PREFIX", "ds"),
+            demo=_bool(env, "DOORSTEP_DEMO", sandbox),
+            demo_api_key=env.get("DOORSTEP_DEMO_API_KEY", "demo-key"),
+            sandbox=sandbox,
+            workers=_int(env, "DOORSTEP_WORKERS", 4),
+            scheduler_interval=_float(env, "DOORSTEP_SCHEDULER_INTERVAL", 0.2),
+            outbox_max_attempts=_int(env, "DOORSTEP_OUTBOX_MAX_ATTEMPTS", 6),
+            outbox_backoff_base=_float(env, "DOORSTEP_OUTBOX_BACKOFF_BASE", 2.0),
+            outbox_backoff_cap=_float(env, "DOORSTEP_OUTBOX_BACKOFF_CAP", 300.0),
+            outbox_reclaim_idle=_float(env, "DOORSTEP_OUTBOX_RECLAIM_IDLE", 30.0),
+            outbox_block_ms=_int(env, "DOORSTEP_OUTBOX_BLOCK_MS", 500),
+            retention_days=_int(env, "DOORSTEP_RETENTION_DAYS", 30),
+            max_body_bytes=_int(env, "DOORSTEP_MAX_BODY_BYTES", 256 * 1024),
+            nlu_url=env.get("RASA_URL") or None,
+            nlu_token=env.get("RASA_TOKEN") or None,
+            log_level=env.get("LOG_LEVEL", "info").lower(),
+            log_json=_bool(env, "LOG_JSON", True),
+            allow_clock_control=_bool(env, "DOORSTEP_CLOCK_CONTROL", sandbox),
+            twilio_account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
+            twilio_auth_token=env.get("TWILIO_AUTH_TOKEN") or None,
+            telegram_bot_token=env.get("TELEGRAM_BOT_TOKEN") or None,
+        )
+        if settings.workers < 1:
+            raise ConfigError("DOORSTEP_WORKERS must be at least 1")
+        if settings.outbox_max_attempts < 1:
+            raise ConfigError("DOORSTEP_OUTBOX_MAX_ATTEMPTS must be at least 1")
+        return settings

@@ -1,0 +1,63 @@
+"""`make run`: start what the service needs on this machine, then the service.
+
+Uses Redis at REDIS_URL when one answers there, otherwise starts a private
+`redis-server` child on a free port (and stops it on exit).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urlparse
+
+
+def redis_answers(url: str, timeout: float = 1.0) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 6379),
+                                      timeout=timeout) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith((b"+PONG", b"-NOAUTH"))
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def local_redis(url: str) -> Iterator[str]:
+    """Yield a Redis URL that answers: `url` itself, or a child redis-server's."""
+    if redis_answers(url):
+        yield url
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError(f"no Redis answers at {url} and redis-server is not installed; "
+                           "install Redis or set REDIS_URL")
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="doorstep-redis-")
+    proc = subprocess.Popen(  # noqa: S603 - a fixed local binary with fixed arguments
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", workdir],
+        stdout=subprocess.DEVNULL,
+    )
+    child_url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 10
+        while not redis_answers(child_url):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.05)
+        yield child_url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

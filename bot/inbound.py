@@ -1,0 +1,196 @@
+"""Customer replies: taken in once, kept until handled, handled in order per conversation.
+
+A reply is appended to its conversation's inbox list before the webhook answers,
+so it is never lost. Whoever holds the conversation's lock drains the inbox in
+order, removing an entry only after it was handled; a crash leaves it at the head
+for the sweeper. Different conversations are drained in parallel, by any replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from redis.asyncio import Redis
+
+from bot.brands import BrandSettings, BrandStore
+from bot.clock import Clock
+from bot.keys import Keys
+from bot.keywords import match_keyword
+from bot.logs import log
+from bot.metrics import Metrics
+from bot.notify import Notice, Notifier
+from bot.store import DeliveryRecord, Store
+from integrations.base import InboundMessage
+
+SEEN_TTL = int(timedelta(days=7).total_seconds())
+LOCK_MS = 30_000
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A customer's message in the context the conversation engine needs."""
+
+    brand: BrandSettings
+    delivery: DeliveryRecord
+    text: str
+    media_urls: tuple[str, ...]
+    received_at: datetime
+    conversation: str
+
+
+ReplyHandler = Callable[[Reply], Awaitable[None]]
+
+
+@dataclass
+class HandoffToAgent:
+    """The reply handler when no NLU can read replies: a person answers.
+
+    The conversation joins its brand's agent queue (once) and the customer is
+    told that a person will reply.
+    """
+
+    redis: Redis
+    keys: Keys
+    notifier: Notifier
+    clock: Clock
+    reason: str = "nlu_unavailable"
+
+    async def __call__(self, reply: Reply) -> None:
+        key = self.keys.handoff(reply.conversation)
+        created = await self.redis.hsetnx(key, "reason", self.reason)
+        if not created:
+            return  # already waiting for a person: the agent sees the new message
+        now = self.clock.timestamp()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping={"since": now, "state": "waiting"})
+            pipe.zadd(self.keys.agent_queue(reply.brand.brand_id), {reply.conversation: now},
+                      nx=True)
+            await pipe.execute()
+        await self.notifier.send(
+            reply.brand, [(reply.delivery, Notice("reply_received", {}, proactive=False))]
+        )
+
+
+@dataclass
+class InboundService:
+    redis: Redis
+    keys: Keys
+    store: Store
+    brands: BrandStore
+    notifier: Notifier
+    clock: Clock
+    metrics: Metrics
+    handler: ReplyHandler
+
+    def __post_init__(self) -> None:
+        self._release = self.redis.register_script(_RELEASE)
+
+    async def receive(self, message: InboundMessage) -> bool:
+        """Take a verified message in. False when it was a duplicate or matches no delivery."""
+        seen = self.keys.inbound_seen(message.channel, message.provider_id)
+        if not await self.redis.set(seen, 1, nx=True, ex=SEEN_TTL):
+            self.metrics.inbound.labels(message.channel, "duplicate").inc()
+            return False
+        found = await self.store.delivery_at(message.channel, message.sender)
+        if found is None:
+            self.metrics.inbound.labels(message.channel, "unknown_sender").inc()
+            log.info("inbound.unknown_sender", channel=message.channel, sender=message.sender)
+            return False
+        conversation = "/".join(found)
+        entry = json.dumps({
+            "dir": "in", "text": message.text, "media": list(message.media_urls),
+            "at": message.received_at.timestamp(), "provider_id": message.provider_id,
+            "channel": message.channel, "sender": message.sender,
+        })
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(self.keys.inbox(conversation), entry)
+            pipe.zadd(self.keys.pending_inboxes(), {conversation: self.clock.timestamp()},
+                      nx=True)
+            await pipe.execute()
+        self.metrics.inbound.labels(message.channel, "accepted").inc()
+        await self.drain(conversation)
+        return True
+
+    async def drain(self, conversation: str) -> None:
+        """Handle the conversation's waiting replies in order, if no one else is."""
+        inbox = self.keys.inbox(conversation)
+        lock = self.keys.conversation_lock(conversation)
+        while True:
+            token = secrets.token_hex(8)
+            if not await self.redis.set(lock, token, nx=True, px=LOCK_MS):
+                return  # the holder drains; it re-checks the inbox after releasing
+            try:
+                while (raw := await self.redis.lindex(inbox, 0)) is not None:
+                    await self._handle(conversation, json.loads(raw))
+                    await self.redis.lpop(inbox)
+                    await self.redis.pexpire(lock, LOCK_MS)
+            finally:
+                await self._release(keys=[lock], args=[token])
+            # A reply may have arrived between our last look and the release.
+            if not await self.redis.llen(inbox):
+                await self.redis.zrem(self.keys.pending_inboxes(), conversation)
+                if not await self.redis.llen(inbox):
+                    return
+
+    async def sweep(self, older_than: float = LOCK_MS / 1000) -> int:
+        """Drain conversations left with replies by a crashed process."""
+        cutoff = self.clock.timestamp() - older_than
+        stale = await self.redis.zrangebyscore(self.keys.pending_inboxes(), "-inf", cutoff,
+                                               start=0, num=100)
+        for conversation in stale:
+            await self.drain(str(conversation))
+        return len(stale)
+
+    async def _handle(self, conversation: str, entry: dict[str, Any]) -> None:
+        brand_id, _, delivery_id = conversation.partition("/")
+        brand = await self.brands.get(brand_id)
+        delivery = await self.store.get_delivery(brand_id, delivery_id)
+        if brand is None or delivery is None:
+            log.warning("inbound.orphan", conversation=conversation)
+            return
+        await self.store.append_transcript(brand_id, delivery_id, json.dumps(entry))
+        text = str(entry["text"])
+        optout_key = self.keys.optout(brand_id, delivery.channel, delivery.contact)
+        opted_out = bool(await self.redis.exists(optout_key))
+        keyword = match_keyword(text, opted_out)
+        if keyword == "opt_out":
+            if not opted_out:
+                await self.redis.set(optout_key, self.clock.timestamp())
+                await self._answer(brand, delivery, "optout_confirmed")
+            return
+        if keyword == "opt_in":
+            await self.redis.delete(optout_key)
+            await self._answer(brand, delivery, "optin_confirmed")
+            return
+        if keyword == "help":
+            await self._answer(brand, delivery, "help")
+            return
+        received = datetime.fromtimestamp(float(entry["at"]), UTC)
+        await self.handler(Reply(brand, delivery, text, tuple(entry.get("media", [])),
+                                 received, conversation))
+
+    async def _answer(self, brand: BrandSettings, delivery: DeliveryRecord, kind: str) -> None:
+        await self.notifier.send(brand, [(delivery, Notice(kind, {}, proactive=False))])
+
+
+async def sweeper(service: InboundService, stopping: asyncio.Event, every: float = 5.0) -> None:
+    while not stopping.is_set():
+        try:
+            await service.sweep()
+        except Exception:
+            log.exception("inbound.sweep_failed")
+        try:
+            await asyncio.wait_for(stopping.wait(), every)
+        except TimeoutError:
+            pass

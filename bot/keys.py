@@ -1,0 +1,118 @@
+"""Every Redis key Doorstep uses, built in one place from named prefixes.
+
+Keys that a Lua script or a MULTI touches together share a `{hash tag}` so that
+they land on one Redis Cluster slot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Key builder; `prefix` lets several deployments (or test runs) share one Redis."""
+
+    prefix: str = "ds"
+
+    # --- brands -------------------------------------------------------------
+    def brand(self, brand_id: str) -> str:
+        """Hash: the brand's settings as JSON under field `settings`."""
+        return f"{self.prefix}:brand:{brand_id}"
+
+    def brands(self) -> str:
+        """Set of every brand id."""
+        return f"{self.prefix}:brands"
+
+    def api_key(self, key_hash: str) -> str:
+        """String: brand id for the SHA-256 of an API key (keys themselves are never stored)."""
+        return f"{self.prefix}:apikey:{key_hash}"
+
+    # --- events and idempotency --------------------------------------------
+    def event_seen(self, brand_id: str, event_id: str) -> str:
+        """String with TTL: an event id already accepted ("done") or being handled ("wip")."""
+        return f"{self.prefix}:evt:{brand_id}:{event_id}"
+
+    def inbound_seen(self, channel: str, provider_id: str) -> str:
+        """String with TTL: a provider message id already taken in."""
+        return f"{self.prefix}:in:{channel}:{provider_id}"
+
+    # --- deliveries and routes ---------------------------------------------
+    def delivery(self, brand_id: str, delivery_id: str) -> str:
+        """String: the delivery record as JSON."""
+        return f"{self.prefix}:dlv:{{{brand_id}}}:{delivery_id}"
+
+    def route(self, brand_id: str, route_id: str) -> str:
+        """String: the route record as JSON."""
+        return f"{self.prefix}:route:{{{brand_id}}}:{route_id}"
+
+    def address(self, channel: str, address: str) -> str:
+        """String: `brand_id/delivery_id` of the newest delivery reachable at this address."""
+        return f"{self.prefix}:addr:{channel}:{address}"
+
+    def delivery_messages(self, brand_id: str, delivery_id: str) -> str:
+        """List of message ids sent (or to be sent) about a delivery, oldest first."""
+        return f"{self.prefix}:dlvmsgs:{{{brand_id}}}:{delivery_id}"
+
+    def transcript(self, brand_id: str, delivery_id: str) -> str:
+        """List of JSON transcript entries (in and out) of a delivery's conversation."""
+        return f"{self.prefix}:log:{{{brand_id}}}:{delivery_id}"
+
+    def optout(self, brand_id: str, channel: str, address: str) -> str:
+        """String: set while this address has opted out of this brand on this channel."""
+        return f"{self.prefix}:optout:{brand_id}:{channel}:{address}"
+
+    # --- conversations ------------------------------------------------------
+    def inbox(self, conversation: str) -> str:
+        """List: replies of one conversation waiting to be handled, in arrival order."""
+        return f"{self.prefix}:inbox:{{{conversation}}}"
+
+    def conversation_lock(self, conversation: str) -> str:
+        """String with TTL: held by the one process draining a conversation's inbox."""
+        return f"{self.prefix}:lock:{{{conversation}}}"
+
+    def pending_inboxes(self) -> str:
+        """Sorted set of conversations with unhandled replies, by arrival time (crash sweep)."""
+        return f"{self.prefix}:inboxes"
+
+    def agent_queue(self, brand_id: str) -> str:
+        """Sorted set: conversations waiting for a person, by the time they started waiting."""
+        return f"{self.prefix}:queue:{brand_id}"
+
+    def handoff(self, conversation: str) -> str:
+        """Hash: why and since when a conversation waits for (or is held by) a person."""
+        return f"{self.prefix}:handoff:{{{conversation}}}"
+
+    # --- outbox -------------------------------------------------------------
+    def message(self, message_id: str) -> str:
+        """Hash: one outbound message, its status and its history."""
+        return f"{self.prefix}:msg:{message_id}"
+
+    def provider_message(self, channel: str, provider_id: str) -> str:
+        """String: our message id for a provider's message id (status callbacks)."""
+        return f"{self.prefix}:pmsg:{channel}:{provider_id}"
+
+    def outbox(self) -> str:
+        """Stream of message ids ready to send, read by the `senders` consumer group."""
+        return f"{self.prefix}:{{outbox}}:stream"
+
+    def dead_letters(self) -> str:
+        """Stream of messages that failed for good (permanent error or retries exhausted)."""
+        return f"{self.prefix}:{{outbox}}:dead"
+
+    def due(self) -> str:
+        """Sorted set: message ids by the time they become due (deferred or retrying)."""
+        return f"{self.prefix}:{{outbox}}:due"
+
+    def supersede(self, key: str) -> str:
+        """String: the newest message id for a supersession key such as `eta:<delivery>`."""
+        return f"{self.prefix}:sup:{key}"
+
+    # --- misc ---------------------------------------------------------------
+    def clock_offset(self) -> str:
+        """String: seconds added to the wall clock (sandbox time travel only)."""
+        return f"{self.prefix}:clock:offset"
+
+    def sandbox(self) -> str:
+        """Prefix under which the sandbox channel keeps its phones' feeds."""
+        return f"{self.prefix}:sbx"

@@ -1,0 +1,100 @@
+"""Proactive notifications: render a message for a delivery and put it in the outbox.
+
+The notifier decides *when* (quiet hours, a delay such as the rating request) and
+*what replaces what* (supersession keys, expiry); the outbox decides how it gets out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.brands import BrandSettings
+from bot.clock import Clock
+from bot.outbox import NewMessage, Outbox
+from bot.quiet import release_time
+from bot.render import Renderer
+from bot.store import DeliveryRecord
+
+
+def eta_key(delivery: DeliveryRecord) -> str:
+    """Every message about where the parcel is replaces the previous one."""
+    return f"eta:{delivery.brand_id}:{delivery.delivery_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One notification to send about a delivery."""
+
+    type: str
+    context: dict[str, Any]
+    media_urls: tuple[str, ...] = ()
+    supersede_key: str | None = None
+    expires_at: datetime | None = None
+    # None: as soon as quiet hours allow; else not before this moment.
+    not_before: datetime | None = None
+    # Proactive messages respect quiet hours; answers to a customer's own message do not.
+    proactive: bool = True
+
+
+@dataclass
+class Notifier:
+    renderer: Renderer
+    outbox: Outbox
+    clock: Clock
+
+    def base_context(self, brand: BrandSettings, delivery: DeliveryRecord) -> dict[str, Any]:
+        return {
+            "brand": brand.display_name,
+            "name": delivery.customer.first_name,
+            "order_id": delivery.order_id,
+            "tz": delivery.customer.timezone,
+            "now": self.clock.now(),
+            "window": delivery.eta_window or delivery.promised_window,
+            "help_text": brand.help_text,
+        }
+
+    def build(
+        self, brand: BrandSettings, delivery: DeliveryRecord, notice: Notice,
+        origin_at: float | None = None,
+    ) -> tuple[NewMessage, float | None]:
+        """Render a notice into an outbox message and its due time (None: now)."""
+        context = self.base_context(brand, delivery) | notice.context
+        rendered = self.renderer.render(
+            notice.type, delivery.channel, delivery.locale, context, media_urls=notice.media_urls
+        )
+        due: datetime | None = notice.not_before
+        if notice.proactive:
+            base = due or self.clock.now()
+            released = release_time(base, delivery.customer.timezone, brand.quiet_hours)
+            due = released if released > self.clock.now() else None
+        message = NewMessage(
+            brand_id=brand.brand_id,
+            type=notice.type,
+            channel=delivery.channel,
+            to=delivery.contact,
+            text=rendered.text,
+            delivery_id=delivery.delivery_id,
+            media_urls=rendered.media_urls,
+            choices=rendered.choices,
+            supersede_key=notice.supersede_key,
+            expires_at=notice.expires_at.timestamp() if notice.expires_at else None,
+            origin_at=origin_at,
+        )
+        return message, (due.timestamp() if due else None)
+
+    async def send(
+        self, brand: BrandSettings, items: list[tuple[DeliveryRecord, Notice]],
+        origin_at: float | None = None,
+    ) -> list[str]:
+        """Render and submit several notices in one outbox transaction."""
+        if not items:
+            return []
+        built = [self.build(brand, delivery, notice, origin_at) for delivery, notice in items]
+        return await self.outbox.submit_many(built)
+
+
+def minutes_until(moment: datetime, now: datetime) -> timedelta:
+    """A positive duration for 'about N minutes' (never 0 or negative)."""
+    return max(moment - now, timedelta(minutes=1))

@@ -1,0 +1,406 @@
+"""The durable outbox: every outbound message goes through a Redis Stream.
+
+Why a stream with a consumer group: a message accepted into the outbox survives a
+crash of the process that created it or of the worker sending it (its entry stays
+pending and is reclaimed by another worker after `reclaim_idle` seconds), several
+replicas share the work without sending a message twice while they are alive, and
+the provider id recorded on success makes a retry of an already-accepted message
+a no-op. Deferred messages (quiet hours) and retries wait in one sorted set by due
+time and are moved into the stream by a Lua script, atomically across replicas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import secrets
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from bot.clock import Clock
+from bot.keys import Keys
+from bot.logs import log
+from bot.metrics import Metrics
+from integrations.base import (
+    ChannelRegistry,
+    ChannelSendError,
+    OutboundMessage,
+    RetryAfter,
+    StatusUpdate,
+)
+
+GROUP = "senders"
+MessageStatus = Literal[
+    "queued", "deferred", "retrying", "sending", "sent", "delivered", "failed", "superseded"
+]
+FINAL = frozenset({"sent", "delivered", "failed", "superseded"})
+# Sent regardless of an opt-out: the confirmation of the opt-out itself, and HELP (CTIA).
+OPT_OUT_EXEMPT = frozenset({"optout_confirmed", "help"})
+# Later provider callbacks must not move a message backwards ("sent" after "delivered").
+_RANK = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "undelivered": 4, "failed": 4}
+
+_MOVE_DUE = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('XADD', KEYS[2], '*', 'id', id)
+end
+return #ids
+"""
+
+
+def new_message_id(now: float) -> str:
+    """Sortable by creation time, unique without coordination."""
+    return f"m{int(now * 1000):011x}{secrets.token_hex(5)}"
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message to put in the outbox."""
+
+    brand_id: str
+    type: str
+    channel: str
+    to: str
+    text: str
+    delivery_id: str | None = None
+    media_urls: tuple[str, ...] = ()
+    choices: tuple[str, ...] = ()
+    # Messages sharing a key replace each other: only the newest may still be sent.
+    supersede_key: str | None = None
+    # After this moment the message is pointless (an ETA window already over).
+    expires_at: float | None = None
+    # When the triggering event entered the service (notify latency metric).
+    origin_at: float | None = None
+
+
+@dataclass(slots=True)
+class OutboxPolicy:
+    max_attempts: int = 6
+    backoff_base: float = 2.0
+    backoff_cap: float = 300.0
+    reclaim_idle: float = 30.0
+    batch: int = 64
+    block_ms: int = 500
+
+    def backoff(self, attempt: int, retry_after: float | None = None) -> float:
+        """Exponential backoff with equal jitter; a provider's Retry-After is a floor."""
+        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** max(attempt - 1, 0))
+        delay = ceiling / 2 + random.uniform(0, ceiling / 2)
+        return max(delay, retry_after or 0.0)
+
+
+@dataclass
+class Outbox:
+    redis: Redis
+    keys: Keys
+    channels: ChannelRegistry
+    clock: Clock
+    metrics: Metrics
+    policy: OutboxPolicy = field(default_factory=OutboxPolicy)
+    retention_s: int = 30 * 86400
+    _move_due: Any = None
+
+    def __post_init__(self) -> None:
+        self._move_due = self.redis.register_script(_MOVE_DUE)
+
+    async def ensure_group(self) -> None:
+        try:
+            await self.redis.xgroup_create(self.keys.outbox(), GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    # --- producing -----------------------------------------------------------
+    async def submit(self, message: NewMessage, due_at: float | None = None) -> str:
+        ids = await self.submit_many([(message, due_at)])
+        return ids[0]
+
+    async def submit_many(self, items: Iterable[tuple[NewMessage, float | None]]) -> list[str]:
+        """Store messages and queue them (now) or defer them (due later), in one transaction."""
+        now = self.clock.timestamp()
+        ids: list[str] = []
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for message, due_at in items:
+                message_id = new_message_id(now)
+                ids.append(message_id)
+                deferred = due_at is not None and due_at > now
+                record = {
+                    "id": message_id,
+                    "brand_id": message.brand_id,
+                    "delivery_id": message.delivery_id or "",
+                    "type": message.type,
+                    "channel": message.channel,
+                    "to": message.to,
+                    "text": message.text,
+                    "media": json.dumps(list(message.media_urls)),
+                    "choices": json.dumps(list(message.choices)),
+                    "status": "deferred" if deferred else "queued",
+                    "attempts": 0,
+                    "created_at": now,
+                    "due_at": due_at if deferred else now,
+                    "supersede_key": message.supersede_key or "",
+                    "expires_at": message.expires_at or "",
+                    "origin_at": message.origin_at or now,
+                }
+                key = self.keys.message(message_id)
+                pipe.hset(key, mapping=record)
+                pipe.expire(key, self.retention_s)
+                if message.supersede_key:
+                    pipe.set(self.keys.supersede(message.supersede_key), message_id,
+                             ex=self.retention_s)
+                if message.delivery_id:
+                    lkey = self.keys.delivery_messages(message.brand_id, message.delivery_id)
+                    pipe.rpush(lkey, message_id)
+                    pipe.expire(lkey, self.retention_s)
+                if deferred:
+                    assert due_at is not None
+                    pipe.zadd(self.keys.due(), {message_id: due_at})
+                else:
+                    pipe.xadd(self.keys.outbox(), {"id": message_id})
+            await pipe.execute()
+        return ids
+
+    # --- reading -------------------------------------------------------------
+    async def get(self, message_id: str) -> dict[str, Any] | None:
+        raw = await self.redis.hgetall(self.keys.message(message_id))
+        if not raw:
+            return None
+        record: dict[str, Any] = {str(k): v for k, v in raw.items()}
+        record["media"] = json.loads(record.get("media") or "[]")
+        record["choices"] = json.loads(record.get("choices") or "[]")
+        record["attempts"] = int(record.get("attempts") or 0)
+        return record
+
+    async def for_delivery(self, brand_id: str, delivery_id: str) -> list[dict[str, Any]]:
+        ids = await self.redis.lrange(self.keys.delivery_messages(brand_id, delivery_id), 0, -1)
+        records = [await self.get(str(i)) for i in ids]
+        return [r for r in records if r is not None]
+
+    async def depth(self) -> dict[str, int]:
+        ready = await self.redis.xlen(self.keys.outbox())
+        try:
+            pending = (await self.redis.xpending(self.keys.outbox(), GROUP))["pending"]
+        except ResponseError:
+            pending = 0
+        due = await self.redis.zcard(self.keys.due())
+        dead = await self.redis.xlen(self.keys.dead_letters())
+        return {"ready": max(ready - pending, 0), "pending": pending, "due": due, "dead": dead}
+
+    # --- scheduling ----------------------------------------------------------
+    async def move_due(self, limit: int = 500) -> int:
+        """Queue every deferred or retrying message whose time has come."""
+        moved = await self._move_due(
+            keys=[self.keys.due(), self.keys.outbox()], args=[self.clock.timestamp(), limit]
+        )
+        return int(moved)
+
+    # --- consuming -----------------------------------------------------------
+    async def run_sender(self, consumer: str, stopping: asyncio.Event) -> None:
+        """Read and send until `stopping` is set; the batch in hand is always finished."""
+        await self.ensure_group()
+        while not stopping.is_set():
+            try:
+                batch = await self.redis.xreadgroup(
+                    GROUP, consumer, {self.keys.outbox(): ">"},
+                    count=self.policy.batch, block=self.policy.block_ms,
+                )
+            except (ConnectionError, OSError) as exc:
+                log.warning("outbox.read_failed", error=str(exc))
+                await asyncio.sleep(1)
+                continue
+            entries = [(eid, fields) for _stream, items in batch or [] for eid, fields in items]
+            if entries:
+                await self.process(entries)
+
+    async def reclaim(self, consumer: str) -> int:
+        """Take over entries another (dead) worker held longer than `reclaim_idle`."""
+        idle_ms = int(self.policy.reclaim_idle * 1000)
+        result = await self.redis.xautoclaim(
+            self.keys.outbox(), GROUP, consumer, min_idle_time=idle_ms, start_id="0-0",
+            count=self.policy.batch,
+        )
+        claimed = [(eid, fields) for eid, fields in result[1] if fields]
+        if claimed:
+            log.info("outbox.reclaimed", count=len(claimed), consumer=consumer)
+            await self.process(claimed)
+        return len(claimed)
+
+    async def process(self, entries: list[tuple[Any, dict[Any, Any]]]) -> None:
+        """Send a batch: different recipients in parallel, one recipient's in order."""
+        by_recipient: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        records: dict[str, dict[str, Any]] = {}
+        for entry_id, fields in entries:
+            message_id = str(fields.get("id", ""))
+            record = await self.get(message_id) if message_id else None
+            if record is None:
+                await self._ack(str(entry_id))
+                continue
+            records[message_id] = record
+            by_recipient[record["to"]].append((str(entry_id), message_id))
+
+        async def run(items: list[tuple[str, str]]) -> None:
+            for entry_id, message_id in items:
+                await self._handle(entry_id, records[message_id])
+
+        await asyncio.gather(*(run(items) for items in by_recipient.values()))
+
+    async def _ack(self, entry_id: str) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xack(self.keys.outbox(), GROUP, entry_id)
+            pipe.xdel(self.keys.outbox(), entry_id)
+            await pipe.execute()
+
+    async def _finish(self, entry_id: str, message_id: str, fields: dict[str, Any]) -> None:
+        fields["updated_at"] = self.clock.timestamp()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.keys.message(message_id), mapping=fields)
+            pipe.xack(self.keys.outbox(), GROUP, entry_id)
+            pipe.xdel(self.keys.outbox(), entry_id)
+            await pipe.execute()
+
+    async def _skip_reason(self, record: dict[str, Any]) -> str | None:
+        now = self.clock.timestamp()
+        if record.get("expires_at") and float(record["expires_at"]) < now:
+            return "outdated"
+        key = record.get("supersede_key")
+        if key:
+            newest = await self.redis.get(self.keys.supersede(key))
+            if newest is not None and str(newest) != record["id"]:
+                return f"superseded by {newest}"
+        return None
+
+    async def _handle(self, entry_id: str, record: dict[str, Any]) -> None:
+        message_id = record["id"]
+        if record.get("provider_id") or record["status"] in FINAL:
+            await self._ack(entry_id)  # a replayed entry of a message already handled
+            return
+        skip = await self._skip_reason(record)
+        if skip is not None:
+            await self._finish(entry_id, message_id, {"status": "superseded", "error": skip})
+            self.metrics.messages.labels(record["type"], record["channel"], "superseded").inc()
+            return
+        if record["type"] not in OPT_OUT_EXEMPT and await self.redis.exists(
+            self.keys.optout(record["brand_id"], record["channel"], record["to"])
+        ):
+            await self._finish(entry_id, message_id,
+                               {"status": "failed", "error": "recipient opted out"})
+            self.metrics.messages.labels(record["type"], record["channel"], "opted_out").inc()
+            return
+        attempt = int(await self.redis.hincrby(self.keys.message(message_id), "attempts", 1))
+        await self.redis.hset(self.keys.message(message_id), "status", "sending")
+        try:
+            channel = self.channels.get(record["channel"])
+            started = time.perf_counter()
+            result = await channel.send(OutboundMessage(
+                message_id=message_id, channel=record["channel"], to=record["to"],
+                text=record["text"], media_urls=tuple(record["media"]),
+                choices=tuple(record["choices"]),
+            ))
+        except KeyError as exc:
+            await self._dead(entry_id, record, str(exc), None)
+            return
+        except ChannelSendError as exc:
+            await self._failed_attempt(entry_id, record, attempt, exc)
+            return
+        except Exception as exc:  # a bug or an unexpected provider reply: retry, then dead-letter
+            log.exception("outbox.send_crashed", message_id=message_id)
+            await self._failed_attempt(
+                entry_id, record, attempt, ChannelSendError(repr(exc), retryable=True)
+            )
+            return
+        now = self.clock.timestamp()
+        self.metrics.send_latency.labels(record["channel"]).observe(time.perf_counter() - started)
+        self.metrics.notify_latency.observe(max(now - float(record["origin_at"]), 0.0))
+        self.metrics.messages.labels(record["type"], record["channel"], result.status).inc()
+        fields: dict[str, Any] = {
+            "status": result.status, "provider_id": result.provider_id, "sent_at": now,
+            "error": "",
+        }
+        if result.segments is not None:
+            fields["segments"] = result.segments
+        if result.status == "delivered":
+            fields["delivered_at"] = now
+        await self.redis.set(
+            self.keys.provider_message(record["channel"], result.provider_id), message_id,
+            ex=self.retention_s,
+        )
+        await self._finish(entry_id, message_id, fields)
+        if record.get("delivery_id"):
+            await self._record_transcript(record, now)
+        log.info("outbox.sent", message_id=message_id, type=record["type"],
+                 channel=record["channel"], to=record["to"], attempt=attempt)
+
+    async def _record_transcript(self, record: dict[str, Any], at: float) -> None:
+        """What the customer actually received, for the conversation view."""
+        key = self.keys.transcript(record["brand_id"], record["delivery_id"])
+        entry = json.dumps({"dir": "out", "type": record["type"], "text": record["text"],
+                            "media": record["media"], "at": at, "message_id": record["id"]})
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.rpush(key, entry)
+            pipe.ltrim(key, -500, -1)
+            pipe.expire(key, self.retention_s)
+            await pipe.execute()
+
+    async def _failed_attempt(
+        self, entry_id: str, record: dict[str, Any], attempt: int, exc: ChannelSendError
+    ) -> None:
+        if not exc.retryable or attempt >= self.policy.max_attempts:
+            reason = str(exc) if not exc.retryable else f"gave up after {attempt} attempts: {exc}"
+            await self._dead(entry_id, record, reason, exc.code)
+            return
+        retry_after = exc.seconds if isinstance(exc, RetryAfter) else None
+        delay = self.policy.backoff(attempt, retry_after)
+        due = self.clock.timestamp() + delay
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.keys.message(record["id"]), mapping={
+                "status": "retrying", "error": str(exc), "error_code": exc.code or "",
+                "due_at": due, "updated_at": self.clock.timestamp(),
+            })
+            pipe.zadd(self.keys.due(), {record["id"]: due})
+            pipe.xack(self.keys.outbox(), GROUP, entry_id)
+            pipe.xdel(self.keys.outbox(), entry_id)
+            await pipe.execute()
+        self.metrics.messages.labels(record["type"], record["channel"], "retrying").inc()
+        log.warning("outbox.retry", message_id=record["id"], attempt=attempt,
+                    delay_s=round(delay, 2), error=str(exc))
+
+    async def _dead(
+        self, entry_id: str, record: dict[str, Any], reason: str, code: str | None
+    ) -> None:
+        await self.redis.xadd(self.keys.dead_letters(), {
+            "id": record["id"], "error": reason, "code": code or "",
+            "at": self.clock.timestamp(),
+        }, maxlen=100_000, approximate=True)
+        await self._finish(entry_id, record["id"],
+                           {"status": "failed", "error": reason, "error_code": code or ""})
+        self.metrics.messages.labels(record["type"], record["channel"], "failed").inc()
+        log.error("outbox.dead_letter", message_id=record["id"], error=reason)
+
+    # --- provider callbacks --------------------------------------------------
+    async def on_status(self, update: StatusUpdate) -> bool:
+        """Record a provider's delivery report; unknown ids and regressions are ignored."""
+        message_id = await self.redis.get(
+            self.keys.provider_message(update.channel, update.provider_id)
+        )
+        if message_id is None:
+            return False
+        key = self.keys.message(str(message_id))
+        current = await self.redis.hget(key, "status")
+        if current is not None and _RANK.get(update.status, 0) <= _RANK.get(str(current), 0):
+            return True
+        status = "failed" if update.status == "undelivered" else update.status
+        fields: dict[str, Any] = {"status": status, "updated_at": self.clock.timestamp()}
+        if update.error_code:
+            fields["error_code"] = update.error_code
+        if status == "delivered":
+            fields["delivered_at"] = self.clock.timestamp()
+        await self.redis.hset(key, mapping=fields)
+        return True

@@ -1,0 +1,138 @@
+"""The composition root: every long-lived object, created once per process and injected."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from redis.asyncio import Redis
+
+from bot.brands import BrandStore
+from bot.clock import Clock
+from bot.config import Settings
+from bot.inbound import HandoffToAgent, InboundService, sweeper
+from bot.ingest import EventService
+from bot.keys import Keys
+from bot.logs import log
+from bot.metrics import Metrics
+from bot.notify import Notifier
+from bot.outbox import Outbox, OutboxPolicy
+from bot.render import Renderer
+from bot.store import Store
+from integrations.base import ChannelRegistry
+from integrations.sandbox import SandboxChannel
+
+
+@dataclass
+class Services:
+    settings: Settings
+    redis: Redis
+    keys: Keys
+    clock: Clock
+    metrics: Metrics
+    brands: BrandStore
+    store: Store
+    channels: ChannelRegistry
+    renderer: Renderer
+    outbox: Outbox
+    notifier: Notifier
+    events: EventService
+    inbound: InboundService
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def sandbox(self) -> SandboxChannel | None:
+        if "sandbox" not in self.channels:
+            return None
+        channel = self.channels.get("sandbox")
+        return channel if isinstance(channel, SandboxChannel) else None
+
+
+async def build_services(settings: Settings, redis: Redis,
+                         channels: ChannelRegistry) -> Services:
+    """Wire the service around an (unconnected or connected) Redis client and its channels."""
+    keys = Keys(settings.key_prefix)
+    clock = Clock(redis, keys.clock_offset())
+    await clock.refresh()
+    metrics = Metrics()
+    retention = timedelta(days=settings.retention_days)
+    brands = BrandStore(redis, keys)
+    store = Store(redis, keys, retention)
+    registry = channels
+    renderer = Renderer()
+    outbox = Outbox(
+        redis, keys, registry, clock, metrics,
+        OutboxPolicy(
+            max_attempts=settings.outbox_max_attempts,
+            backoff_base=settings.outbox_backoff_base,
+            backoff_cap=settings.outbox_backoff_cap,
+            reclaim_idle=settings.outbox_reclaim_idle,
+            block_ms=settings.outbox_block_ms,
+        ),
+        retention_s=int(retention.total_seconds()),
+    )
+    await outbox.ensure_group()
+    notifier = Notifier(renderer, outbox, clock)
+    events = EventService(redis, keys, store, notifier, registry, clock, metrics)
+    handoff = HandoffToAgent(redis, keys, notifier, clock)
+    inbound = InboundService(redis, keys, store, brands, notifier, clock, metrics, handoff)
+    return Services(settings, redis, keys, clock, metrics, brands, store, registry, renderer,
+                    outbox, notifier, events, inbound)
+
+
+async def _every(stopping: asyncio.Event, seconds: float, name: str, job: object) -> None:
+    """Run `job()` every `seconds` until stopping; a failure is logged, not fatal."""
+    assert callable(job)
+    while not stopping.is_set():
+        try:
+            await job()
+        except Exception:
+            log.exception("worker.failed", worker=name)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), seconds)
+
+
+async def start_workers(services: Services) -> None:
+    """The outbox senders, the due-message scheduler, the reclaimer and the inbox sweeper."""
+    s = services
+    consumer_base = f"{socket.gethostname()}-{os.getpid()}"
+
+    async def schedule() -> None:
+        await s.clock.refresh()
+        await s.outbox.move_due()
+
+    async def reclaim() -> None:
+        await s.outbox.reclaim(f"{consumer_base}-0")
+
+    async def gauge() -> None:
+        depth = await s.outbox.depth()
+        for state in ("ready", "pending", "due"):
+            s.metrics.queue_depth.labels(state).set(depth[state])
+        s.metrics.dead_letters.set(depth["dead"])
+
+    for n in range(s.settings.workers):
+        s.tasks.append(asyncio.create_task(
+            s.outbox.run_sender(f"{consumer_base}-{n}", s.stopping), name=f"sender-{n}"))
+    s.tasks.append(asyncio.create_task(
+        _every(s.stopping, s.settings.scheduler_interval, "scheduler", schedule)))
+    s.tasks.append(asyncio.create_task(
+        _every(s.stopping, max(s.settings.outbox_reclaim_idle / 3, 0.5), "reclaimer", reclaim)))
+    s.tasks.append(asyncio.create_task(_every(s.stopping, 5.0, "gauges", gauge)))
+    s.tasks.append(asyncio.create_task(sweeper(s.inbound, s.stopping)))
+
+
+async def stop_workers(services: Services, timeout: float = 15.0) -> None:
+    """Graceful: stop taking new work, let in-flight batches finish, then cancel stragglers."""
+    services.stopping.set()
+    if not services.tasks:
+        return
+    _done, pending = await asyncio.wait(services.tasks, timeout=timeout)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    services.tasks.clear()

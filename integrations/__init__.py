@@ -1,0 +1,1 @@
+"""Adapters to outside systems: messaging providers, the NLU server, dispatch-system webhooks."""

@@ -1,0 +1,43 @@
+"""Travel-time providers: an explicit matrix, great-circle estimates, or OSRM's table API."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+EARTH_RADIUS_M = 6_371_000.0
+
+
+def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+@dataclass(frozen=True, slots=True)
+class SpeedProfile:
+    """Urban driving speed by local hour: slower in the rush hours.
+
+    `detour` turns straight-line distance into road distance (about 1.3 in cities).
+    """
+
+    base_kmh: float = 30.0
+    detour: float = 1.3
+    # Multipliers on base speed for local hours [start, end).
+    rush: tuple[tuple[int, int, float], ...] = field(
+        default=((7, 10, 0.7), (16, 19, 0.7))
+    )
+
+    def speed_kmh(self, hour: int | None) -> float:
+        if hour is not None:
+            for start, end, factor in self.rush:
+                if start <= hour < end:
+                    return self.base_kmh * factor
+        return self.base_kmh
+
+    def seconds(self, lat1: float, lon1: float, lat2: float, lon2: float,
+                hour: int | None = None) -> int:
+        metres = haversine_m(lat1, lon1, lat2, lon2) * self.detour
+        return round(metres / (self.speed_kmh(hour) / 3.6))

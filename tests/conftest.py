@@ -1,0 +1,98 @@
+"""Test setup: a throwaway real Redis per session, flushed per test; apps on real sockets."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from redis.asyncio import Redis
+
+from bot.app import create_app
+from bot.appkeys import SERVICES
+from bot.config import Settings
+from bot.devrun import free_port, redis_answers
+from bot.services import Services
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A private redis-server on a free port when the binary exists, else REDIS_URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
+        if not redis_answers(url):
+            pytest.exit(f"no redis-server binary and nothing answers at {url}", 2)
+        yield url
+        return
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="doorstep-test-redis-")
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+         "no", "--dir", workdir],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while not redis_answers(url):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("test redis-server did not start")
+        time.sleep(0.05)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url, decode_responses=True)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def settings(redis_url: str) -> Settings:
+    return Settings(
+        redis_url=redis_url,
+        public_base_url="http://127.0.0.1:8080",
+        demo=True,
+        sandbox=True,
+        workers=2,
+        scheduler_interval=0.05,
+        outbox_backoff_base=0.05,
+        outbox_backoff_cap=0.2,
+        outbox_reclaim_idle=30,
+        outbox_block_ms=50,
+        allow_clock_control=True,
+        log_json=True,
+    )
+
+
+async def start_client(app: web.Application) -> TestClient[web.Request, web.Application]:
+    client: TestClient[web.Request, web.Application] = TestClient(TestServer(app))
+    await client.start_server()
+    return client
+
+
+@pytest.fixture
+async def client(
+    redis: Redis, settings: Settings
+) -> AsyncIterator[TestClient[web.Request, web.Application]]:
+    """The whole service (HTTP and workers) on a real socket, against the test Redis."""
+    app = create_app(settings)
+    client = await start_client(app)
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+def services(client: TestClient[web.Request, web.Application]) -> Services:
+    return client.app[SERVICES]
