@@ -38,9 +38,26 @@ async def post_event(request: web.Request) -> web.Response:
 
 def _public(record: dict[str, Any]) -> dict[str, Any]:
     """A message as the API shows it: no internal bookkeeping fields."""
-    keep = ("id", "type", "channel", "to", "text", "media", "choices", "status", "attempts",
-            "created_at", "due_at", "sent_at", "delivered_at", "provider_id", "error",
-            "error_code", "segments", "delivery_id")
+    keep = (
+        "id",
+        "type",
+        "channel",
+        "to",
+        "text",
+        "media",
+        "choices",
+        "status",
+        "attempts",
+        "created_at",
+        "due_at",
+        "sent_at",
+        "delivered_at",
+        "provider_id",
+        "error",
+        "error_code",
+        "segments",
+        "delivery_id",
+    )
     out = {k: record[k] for k in keep if record.get(k) not in (None, "")}
     for k in ("created_at", "due_at", "sent_at", "delivered_at"):
         if k in out:

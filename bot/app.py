@@ -45,8 +45,12 @@ def create_app(
                 await demo.seed(services)
             if workers:
                 await start_workers(services)
-            log.info("doorstep.started", url=settings.public_base_url,
-                     channels=registry.names(), sandbox=settings.sandbox)
+            log.info(
+                "doorstep.started",
+                url=settings.public_base_url,
+                channels=registry.names(),
+                sandbox=settings.sandbox,
+            )
             yield
         finally:
             if services is not None:
@@ -63,8 +67,7 @@ def create_app(
     async def status(update: StatusUpdate) -> None:
         await app[SERVICES].outbox.on_status(update)
 
-    app = web.Application(client_max_size=settings.max_body_bytes,
-                          middlewares=[error_middleware])
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[error_middleware])
     app.cleanup_ctx.append(lifecycle)
     app.add_routes(api.routes)
     app.add_routes(ops.routes)

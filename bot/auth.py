@@ -37,8 +37,9 @@ async def authenticate(request: web.Request, brands: BrandStore) -> BrandSetting
     """The brand whose API key the request carries, or 401."""
     key = api_key_of(request)
     if key is None:
-        raise ApiError(401, "unauthenticated", "send the brand's API key as 'Authorization: "
-                       "Bearer <key>'")
+        raise ApiError(
+            401, "unauthenticated", "send the brand's API key as 'Authorization: Bearer <key>'"
+        )
     brand_id = await brands.brand_for_key(key)
     brand = await brands.get(brand_id) if brand_id else None
     if brand is None:
@@ -62,11 +63,13 @@ async def verify_signature(
     try:
         timestamp = int(raw_ts)
     except ValueError:
-        raise ApiError(403, "bad_signature",
-                       f"{TIMESTAMP_HEADER} must be unix seconds") from None
+        raise ApiError(403, "bad_signature", f"{TIMESTAMP_HEADER} must be unix seconds") from None
     if abs(now - timestamp) > REPLAY_WINDOW_S:
-        raise ApiError(403, "stale_timestamp",
-                       f"{TIMESTAMP_HEADER} is more than {REPLAY_WINDOW_S}s from server time")
+        raise ApiError(
+            403,
+            "stale_timestamp",
+            f"{TIMESTAMP_HEADER} is more than {REPLAY_WINDOW_S}s from server time",
+        )
     expected = sign(secret, raw_ts, body)
     if not hmac.compare_digest(expected.encode(), signature.encode()):
         raise ApiError(403, "bad_signature", "signature does not match the body")

@@ -22,11 +22,20 @@ def _serve(settings: Settings) -> None:
     from bot.app import create_app
 
     def announce(_: str) -> None:
-        print(f"Doorstep is running: open {settings.public_base_url}/ "
-              f"{'(sandbox)' if settings.sandbox else ''}", flush=True)
+        print(
+            f"Doorstep is running: open {settings.public_base_url}/ "
+            f"{'(sandbox)' if settings.sandbox else ''}",
+            flush=True,
+        )
 
-    web.run_app(create_app(settings), host=settings.host, port=settings.port,
-                print=announce, shutdown_timeout=20, access_log=None)
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        print=announce,
+        shutdown_timeout=20,
+        access_log=None,
+    )
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -53,14 +62,20 @@ async def _brand_create(args: argparse.Namespace, settings: Settings) -> int:
             print(f"brand {args.brand_id!r} exists (use --update)", file=sys.stderr)
             return 2
         brand = BrandSettings(
-            brand_id=args.brand_id, display_name=args.name, timezone=args.timezone,
-            channels=args.channels.split(","), require_signature=args.require_signature,
+            brand_id=args.brand_id,
+            display_name=args.name,
+            timezone=args.timezone,
+            channels=args.channels.split(","),
+            require_signature=args.require_signature,
         )
         await store.save(brand)
         key = await store.add_api_key(brand.brand_id)
         secret = await store.set_signing_secret(brand.brand_id)
-        print(json.dumps({"brand_id": brand.brand_id, "api_key": key,
-                          "signing_secret": secret}, indent=2))
+        print(
+            json.dumps(
+                {"brand_id": brand.brand_id, "api_key": key, "signing_secret": secret}, indent=2
+            )
+        )
         return 0
     finally:
         await redis.aclose()
@@ -79,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the service (production)").set_defaults(func=cmd_serve)
     sub.add_parser("dev", help="run locally, starting Redis if none answers").set_defaults(
-        func=cmd_dev)
+        func=cmd_dev
+    )
     brand = sub.add_parser("brand-create", help="create a brand; prints its API key and secret")
     brand.add_argument("brand_id")
     brand.add_argument("--name", required=True)

@@ -35,33 +35,59 @@ class DemoCustomer:
 
 
 CUSTOMERS = (
-    DemoCustomer("Ana García", "+12125550101", "es", "412 Dean St", 40.6826, -73.9790,
-                 ("Oak side table",)),
-    DemoCustomer("Ben Carter", "+12125550102", "en", "77 Prospect Pl", 40.6790, -73.9740,
-                 ("Desk lamp", "Bulbs (4)")),
-    DemoCustomer("Chloé Martin", "+12125550103", "fr", "19 Sterling Pl", 40.6760, -73.9700,
-                 ("Linen duvet",)),
-    DemoCustomer("Dev Patel", "+12125550104", "en", "230 Park Pl", 40.6750, -73.9650,
-                 ("Office chair",)),
-    DemoCustomer("Emma Brooks", "+12125550105", "en", "5 St Marks Ave", 40.6770, -73.9600,
-                 ("Ceramic vase",)),
-    DemoCustomer("Felipe Ruiz", "+12125550106", "es", "88 Bergen St", 40.6800, -73.9550,
-                 ("Running shoes",)),
-    DemoCustomer("Grace Kim", "+12125550107", "en", "340 Sterling Pl", 40.6720, -73.9580,
-                 ("Blender", "Spare jug")),
-    DemoCustomer("Hugo Lambert", "+12125550108", "en", "12 Lincoln Pl", 40.6700, -73.9520,
-                 ("Bookshelf",)),
-    DemoCustomer("Isla Reid", "+12125550109", "en", "61 Eastern Pkwy", 40.6710, -73.9450,
-                 ("Rug 5x8",)),
-    DemoCustomer("Jon Okafor", "+12125550110", "en", "901 Union St", 40.6690, -73.9400,
-                 ("Monitor arm",)),
+    DemoCustomer(
+        "Ana García", "+12125550101", "es", "412 Dean St", 40.6826, -73.9790, ("Oak side table",)
+    ),
+    DemoCustomer(
+        "Ben Carter",
+        "+12125550102",
+        "en",
+        "77 Prospect Pl",
+        40.6790,
+        -73.9740,
+        ("Desk lamp", "Bulbs (4)"),
+    ),
+    DemoCustomer(
+        "Chloé Martin", "+12125550103", "fr", "19 Sterling Pl", 40.6760, -73.9700, ("Linen duvet",)
+    ),
+    DemoCustomer(
+        "Dev Patel", "+12125550104", "en", "230 Park Pl", 40.6750, -73.9650, ("Office chair",)
+    ),
+    DemoCustomer(
+        "Emma Brooks", "+12125550105", "en", "5 St Marks Ave", 40.6770, -73.9600, ("Ceramic vase",)
+    ),
+    DemoCustomer(
+        "Felipe Ruiz", "+12125550106", "es", "88 Bergen St", 40.6800, -73.9550, ("Running shoes",)
+    ),
+    DemoCustomer(
+        "Grace Kim",
+        "+12125550107",
+        "en",
+        "340 Sterling Pl",
+        40.6720,
+        -73.9580,
+        ("Blender", "Spare jug"),
+    ),
+    DemoCustomer(
+        "Hugo Lambert", "+12125550108", "en", "12 Lincoln Pl", 40.6700, -73.9520, ("Bookshelf",)
+    ),
+    DemoCustomer(
+        "Isla Reid", "+12125550109", "en", "61 Eastern Pkwy", 40.6710, -73.9450, ("Rug 5x8",)
+    ),
+    DemoCustomer(
+        "Jon Okafor", "+12125550110", "en", "901 Union St", 40.6690, -73.9400, ("Monitor arm",)
+    ),
 )
 
 
 def demo_brand() -> BrandSettings:
     return BrandSettings(
-        brand_id=DEMO_BRAND_ID, display_name="Parcelly", sender_name="Parcelly",
-        channels=["sandbox"], locales=["en", "es", "fr"], default_locale="en",
+        brand_id=DEMO_BRAND_ID,
+        display_name="Parcelly",
+        sender_name="Parcelly",
+        channels=["sandbox"],
+        locales=["en", "es", "fr"],
+        default_locale="en",
         timezone=DEMO_TZ,
         # Off so that a first try at any hour shows messages at once; the sandbox's
         # "Make it quiet now" turns them on to show a deferral.
@@ -112,15 +138,29 @@ async def start_run(services: Services) -> str:
     start = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     window = {"start": start.isoformat(), "end": (start + timedelta(hours=4)).isoformat()}
     for n, c in enumerate(CUSTOMERS):
-        await fire(services, "delivery.created", {
-            "delivery_id": delivery_id(run, n), "order_id": f"PCL-{run.upper()}-{n + 1:02d}",
-            "customer": {"name": c.name, "phone": c.phone, "locale": c.locale,
-                         "timezone": DEMO_TZ},
-            "address": {"line1": c.street, "city": "Brooklyn, NY", "country": "US",
-                        "lat": c.lat, "lon": c.lon},
-            "promised_window": window,
-            "items": [{"sku": f"SKU-{i}", "name": item} for i, item in enumerate(c.items)],
-        })
+        await fire(
+            services,
+            "delivery.created",
+            {
+                "delivery_id": delivery_id(run, n),
+                "order_id": f"PCL-{run.upper()}-{n + 1:02d}",
+                "customer": {
+                    "name": c.name,
+                    "phone": c.phone,
+                    "locale": c.locale,
+                    "timezone": DEMO_TZ,
+                },
+                "address": {
+                    "line1": c.street,
+                    "city": "Brooklyn, NY",
+                    "country": "US",
+                    "lat": c.lat,
+                    "lon": c.lon,
+                },
+                "promised_window": window,
+                "items": [{"sku": f"SKU-{i}", "name": item} for i, item in enumerate(c.items)],
+            },
+        )
     return run
 
 
@@ -130,14 +170,26 @@ def _planned(now: datetime, n: int) -> datetime:
 
 async def dispatch(services: Services, run: str) -> Accepted:
     now = services.clock.now()
-    return await fire(services, "route.dispatched", {
-        "route_id": route_id(run), "driver": DRIVER, "vehicle_start": DEPOT, "capacity": 40,
-        "stops": [{
-            "stop_id": f"s-{n + 1:02d}", "delivery_id": delivery_id(run, n),
-            "location": {"lat": c.lat, "lon": c.lon}, "service_time_s": 180,
-            "planned_eta": _planned(now, n).isoformat(),
-        } for n, c in enumerate(CUSTOMERS)],
-    })
+    return await fire(
+        services,
+        "route.dispatched",
+        {
+            "route_id": route_id(run),
+            "driver": DRIVER,
+            "vehicle_start": DEPOT,
+            "capacity": 40,
+            "stops": [
+                {
+                    "stop_id": f"s-{n + 1:02d}",
+                    "delivery_id": delivery_id(run, n),
+                    "location": {"lat": c.lat, "lon": c.lon},
+                    "service_time_s": 180,
+                    "planned_eta": _planned(now, n).isoformat(),
+                }
+                for n, c in enumerate(CUSTOMERS)
+            ],
+        },
+    )
 
 
 async def move_driver(services: Services, run: str) -> Accepted | None:
@@ -148,16 +200,25 @@ async def move_driver(services: Services, run: str) -> Accepted | None:
     target = route.remaining()[0].location
     origin = route.position or route.vehicle_start
     assert target is not None
-    return await fire(services, "driver.position", {
-        "route_id": route.route_id,
-        "position": {"lat": (origin.lat + target.lat) / 2, "lon": (origin.lon + target.lon) / 2},
-        "recorded_at": services.clock.now().isoformat(),
-    })
+    return await fire(
+        services,
+        "driver.position",
+        {
+            "route_id": route.route_id,
+            "position": {
+                "lat": (origin.lat + target.lat) / 2,
+                "lon": (origin.lon + target.lon) / 2,
+            },
+            "recorded_at": services.clock.now().isoformat(),
+        },
+    )
 
 
 async def complete(services: Services, run: str, delivery: str, outcome: str) -> Accepted:
     data: dict[str, Any] = {
-        "delivery_id": delivery, "route_id": route_id(run), "outcome": outcome,
+        "delivery_id": delivery,
+        "route_id": route_id(run),
+        "outcome": outcome,
         "completed_at": services.clock.now().isoformat(),
     }
     if outcome == "delivered":
@@ -171,9 +232,17 @@ async def delay(services: Services, run: str, minutes: int) -> Accepted | None:
     route = await services.store.get_route(DEMO_BRAND_ID, route_id(run))
     if route is None or not route.remaining():
         return None
-    return await fire(services, "route.eta_changed", {
-        "route_id": route.route_id,
-        "stops": [{"delivery_id": s.delivery_id,
-                   "eta": (s.planned_eta + timedelta(minutes=minutes)).isoformat()}
-                  for s in route.remaining()],
-    })
+    return await fire(
+        services,
+        "route.eta_changed",
+        {
+            "route_id": route.route_id,
+            "stops": [
+                {
+                    "delivery_id": s.delivery_id,
+                    "eta": (s.planned_eta + timedelta(minutes=minutes)).isoformat(),
+                }
+                for s in route.remaining()
+            ],
+        },
+    )

@@ -19,8 +19,9 @@ from urllib.parse import urlparse
 def redis_answers(url: str, timeout: float = 1.0) -> bool:
     parsed = urlparse(url)
     try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 6379),
-                                      timeout=timeout) as sock:
+        with socket.create_connection(
+            (parsed.hostname or "127.0.0.1", parsed.port or 6379), timeout=timeout
+        ) as sock:
             sock.sendall(b"PING\r\n")
             return sock.recv(64).startswith((b"+PONG", b"-NOAUTH"))
     except OSError:
@@ -41,13 +42,26 @@ def local_redis(url: str) -> Iterator[str]:
         return
     binary = shutil.which("redis-server")
     if binary is None:
-        raise RuntimeError(f"no Redis answers at {url} and redis-server is not installed; "
-                           "install Redis or set REDIS_URL")
+        raise RuntimeError(
+            f"no Redis answers at {url} and redis-server is not installed; "
+            "install Redis or set REDIS_URL"
+        )
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="doorstep-redis-")
     proc = subprocess.Popen(  # noqa: S603 - a fixed local binary with fixed arguments
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", workdir],
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+        ],
         stdout=subprocess.DEVNULL,
     )
     child_url = f"redis://127.0.0.1:{port}/0"

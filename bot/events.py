@@ -199,7 +199,9 @@ class EtaChanged(Model):
 
 
 class _Envelope(Model):
-    id: Identifier = Field(description="unique per brand; a repeated id is acknowledged, not re-applied")
+    id: Identifier = Field(
+        description="unique per brand; a repeated id is acknowledged, not re-applied"
+    )
     occurred_at: AwareDatetime | None = None
 
 
@@ -237,8 +239,13 @@ Event = Annotated[
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
-EVENT_TYPES = ("delivery.created", "route.dispatched", "driver.position", "stop.completed",
-               "route.eta_changed")
+EVENT_TYPES = (
+    "delivery.created",
+    "route.dispatched",
+    "driver.position",
+    "stop.completed",
+    "route.eta_changed",
+)
 
 
 class EventError(ValueError):

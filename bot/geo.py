@@ -11,5 +11,6 @@ _PROFILE = SpeedProfile()
 
 
 def travel_time(origin: GeoPoint, destination: GeoPoint, hour: int | None = None) -> timedelta:
-    return timedelta(seconds=_PROFILE.seconds(origin.lat, origin.lon, destination.lat,
-                                              destination.lon, hour))
+    return timedelta(
+        seconds=_PROFILE.seconds(origin.lat, origin.lon, destination.lat, destination.lon, hour)
+    )

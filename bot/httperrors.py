@@ -24,9 +24,9 @@ class ApiError(Exception):
         self.fields = fields
 
 
-def error_body(error: str, detail: str, fields: list[dict[str, str]] | None = None) -> dict[
-    str, object
-]:
+def error_body(
+    error: str, detail: str, fields: list[dict[str, str]] | None = None
+) -> dict[str, object]:
     body: dict[str, object] = {"error": error, "detail": detail}
     if fields is not None:
         body["fields"] = fields
@@ -49,8 +49,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return response
     except ApiError as exc:
         status = exc.status
-        return web.json_response(error_body(exc.error, exc.detail, exc.fields),
-                                 status=exc.status)
+        return web.json_response(error_body(exc.error, exc.detail, exc.fields), status=exc.status)
     except web.HTTPRequestEntityTooLarge as exc:  # from request.read() past client_max_size
         status = 413
         return web.json_response(
@@ -60,8 +59,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         status = exc.status
         if exc.content_type == "application/json" or exc.status < 400:
             raise
-        return web.json_response(error_body(exc.reason.lower().replace(" ", "_"),
-                                            exc.text or exc.reason), status=exc.status)
+        return web.json_response(
+            error_body(exc.reason.lower().replace(" ", "_"), exc.text or exc.reason),
+            status=exc.status,
+        )
     except Exception:
         log.exception("http.unhandled", path=request.path)
         return web.json_response(error_body("internal", "internal error"), status=500)
@@ -70,4 +71,3 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             request.app[SERVICES].metrics.http_latency.labels(name, str(status)).observe(
                 time.perf_counter() - started
             )
-

@@ -9,6 +9,7 @@ for the sweeper. Different conversations are drained in parallel, by any replica
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 from collections.abc import Awaitable, Callable
@@ -74,8 +75,9 @@ class HandoffToAgent:
         now = self.clock.timestamp()
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping={"since": now, "state": "waiting"})
-            pipe.zadd(self.keys.agent_queue(reply.brand.brand_id), {reply.conversation: now},
-                      nx=True)
+            pipe.zadd(
+                self.keys.agent_queue(reply.brand.brand_id), {reply.conversation: now}, nx=True
+            )
             await pipe.execute()
         await self.notifier.send(
             reply.brand, [(reply.delivery, Notice("reply_received", {}, proactive=False))]
@@ -108,15 +110,20 @@ class InboundService:
             log.info("inbound.unknown_sender", channel=message.channel, sender=message.sender)
             return False
         conversation = "/".join(found)
-        entry = json.dumps({
-            "dir": "in", "text": message.text, "media": list(message.media_urls),
-            "at": message.received_at.timestamp(), "provider_id": message.provider_id,
-            "channel": message.channel, "sender": message.sender,
-        })
+        entry = json.dumps(
+            {
+                "dir": "in",
+                "text": message.text,
+                "media": list(message.media_urls),
+                "at": message.received_at.timestamp(),
+                "provider_id": message.provider_id,
+                "channel": message.channel,
+                "sender": message.sender,
+            }
+        )
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.rpush(self.keys.inbox(conversation), entry)
-            pipe.zadd(self.keys.pending_inboxes(), {conversation: self.clock.timestamp()},
-                      nx=True)
+            pipe.zadd(self.keys.pending_inboxes(), {conversation: self.clock.timestamp()}, nx=True)
             await pipe.execute()
         self.metrics.inbound.labels(message.channel, "accepted").inc()
         await self.drain(conversation)
@@ -146,8 +153,9 @@ class InboundService:
     async def sweep(self, older_than: float = LOCK_MS / 1000) -> int:
         """Drain conversations left with replies by a crashed process."""
         cutoff = self.clock.timestamp() - older_than
-        stale = await self.redis.zrangebyscore(self.keys.pending_inboxes(), "-inf", cutoff,
-                                               start=0, num=100)
+        stale = await self.redis.zrangebyscore(
+            self.keys.pending_inboxes(), "-inf", cutoff, start=0, num=100
+        )
         for conversation in stale:
             await self.drain(str(conversation))
         return len(stale)
@@ -177,8 +185,9 @@ class InboundService:
             await self._answer(brand, delivery, "help")
             return
         received = datetime.fromtimestamp(float(entry["at"]), UTC)
-        await self.handler(Reply(brand, delivery, text, tuple(entry.get("media", [])),
-                                 received, conversation))
+        await self.handler(
+            Reply(brand, delivery, text, tuple(entry.get("media", [])), received, conversation)
+        )
 
     async def _answer(self, brand: BrandSettings, delivery: DeliveryRecord, kind: str) -> None:
         await self.notifier.send(brand, [(delivery, Notice(kind, {}, proactive=False))])
@@ -190,7 +199,5 @@ async def sweeper(service: InboundService, stopping: asyncio.Event, every: float
             await service.sweep()
         except Exception:
             log.exception("inbound.sweep_failed")
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), every)
-        except TimeoutError:
-            pass

@@ -63,13 +63,15 @@ class EventService:
     )
 
     def __post_init__(self) -> None:
-        self.handlers.update({
-            "delivery.created": self._delivery_created,  # type: ignore[dict-item]
-            "route.dispatched": self._route_dispatched,  # type: ignore[dict-item]
-            "driver.position": self._driver_position,  # type: ignore[dict-item]
-            "stop.completed": self._stop_completed,  # type: ignore[dict-item]
-            "route.eta_changed": self._eta_changed,  # type: ignore[dict-item]
-        })
+        self.handlers.update(
+            {
+                "delivery.created": self._delivery_created,  # type: ignore[dict-item]
+                "route.dispatched": self._route_dispatched,  # type: ignore[dict-item]
+                "driver.position": self._driver_position,  # type: ignore[dict-item]
+                "stop.completed": self._stop_completed,  # type: ignore[dict-item]
+                "route.eta_changed": self._eta_changed,  # type: ignore[dict-item]
+            }
+        )
 
     async def accept(self, brand: BrandSettings, event: Event) -> Accepted:
         """Apply an event once. A repeated id changes nothing; a failure leaves it retryable."""
@@ -130,17 +132,34 @@ class EventService:
         channel, contact = self._pick_channel(brand, event)
         existing = await self.store.get_delivery(brand.brand_id, data.delivery_id)
         record = DeliveryRecord(
-            brand_id=brand.brand_id, delivery_id=data.delivery_id, order_id=data.order_id,
-            customer=data.customer, address=data.address, promised_window=data.promised_window,
-            items=data.items, channel=channel, contact=contact,
-            locale=brand.locale_for(data.customer), created_at=self.clock.now(),
+            brand_id=brand.brand_id,
+            delivery_id=data.delivery_id,
+            order_id=data.order_id,
+            customer=data.customer,
+            address=data.address,
+            promised_window=data.promised_window,
+            items=data.items,
+            channel=channel,
+            contact=contact,
+            locale=brand.locale_for(data.customer),
+            created_at=self.clock.now(),
         )
         if existing is not None:  # an update of the order: keep what has happened since
-            record = existing.model_copy(update={
-                k: getattr(record, k) for k in ("order_id", "customer", "address",
-                                                "promised_window", "items", "channel",
-                                                "contact", "locale")
-            })
+            record = existing.model_copy(
+                update={
+                    k: getattr(record, k)
+                    for k in (
+                        "order_id",
+                        "customer",
+                        "address",
+                        "promised_window",
+                        "items",
+                        "channel",
+                        "contact",
+                        "locale",
+                    )
+                }
+            )
         await self.store.put_delivery(record)
         if existing is not None and existing.promised_window == data.promised_window:
             return []
@@ -155,9 +174,13 @@ class EventService:
             brand, [s.delivery_id for s in data.stops], "data.stops.{}.delivery_id"
         )
         route = RouteRecord(
-            brand_id=brand.brand_id, route_id=data.route_id, driver_id=data.driver.id,
-            driver_name=data.driver.name, vehicle_start=data.vehicle_start,
-            capacity=data.capacity, dispatched_at=self.clock.now(),
+            brand_id=brand.brand_id,
+            route_id=data.route_id,
+            driver_id=data.driver.id,
+            driver_name=data.driver.name,
+            vehicle_start=data.vehicle_start,
+            capacity=data.capacity,
+            dispatched_at=self.clock.now(),
             stops=[RouteStop(**s.model_dump()) for s in data.stops],
         )
         notices: list[tuple[DeliveryRecord, Notice]] = []
@@ -166,22 +189,38 @@ class EventService:
             if delivery.status in ("delivered", "failed", "cancelled"):
                 continue
             window = eta_window(stop.planned_eta, brand.eta_window_min)
-            delivery = delivery.model_copy(update={
-                "status": "dispatched", "route_id": data.route_id, "stop_id": stop.stop_id,
-                "eta": stop.planned_eta, "eta_window": window, "notified_window": window,
-                "nearby_notified": False,
-            })
+            delivery = delivery.model_copy(
+                update={
+                    "status": "dispatched",
+                    "route_id": data.route_id,
+                    "stop_id": stop.stop_id,
+                    "eta": stop.planned_eta,
+                    "eta_window": window,
+                    "notified_window": window,
+                    "nearby_notified": False,
+                }
+            )
             updated.append(delivery)
-            notices.append((delivery, Notice(
-                "out_for_delivery", {"window": window}, supersede_key=eta_key(delivery),
-                expires_at=window.end,
-            )))
+            notices.append(
+                (
+                    delivery,
+                    Notice(
+                        "out_for_delivery",
+                        {"window": window},
+                        supersede_key=eta_key(delivery),
+                        expires_at=window.end,
+                    ),
+                )
+            )
         await self.store.put_route(route)
         await self.store.put_deliveries(updated)
         return await self.notifier.send(brand, notices, origin)
 
     async def _nearby(
-        self, brand: BrandSettings, route: RouteRecord, next_arrival: datetime | None,
+        self,
+        brand: BrandSettings,
+        route: RouteRecord,
+        next_arrival: datetime | None,
         origin: float,
     ) -> list[str]:
         """Tell the customers within `nearby_stops` of the driver, once each."""
@@ -202,13 +241,21 @@ class EventService:
             arrival = stop.planned_eta + shift
             delivery = delivery.model_copy(update={"nearby_notified": True})
             updated.append(delivery)
-            notices.append((delivery, Notice(
-                "driver_nearby",
-                {"stops_away": position, "driver": route.driver_name.split()[0],
-                 "minutes": minutes_until(arrival, now)},
-                supersede_key=eta_key(delivery),
-                expires_at=arrival + timedelta(minutes=30),
-            )))
+            notices.append(
+                (
+                    delivery,
+                    Notice(
+                        "driver_nearby",
+                        {
+                            "stops_away": position,
+                            "driver": route.driver_name.split()[0],
+                            "minutes": minutes_until(arrival, now),
+                        },
+                        supersede_key=eta_key(delivery),
+                        expires_at=arrival + timedelta(minutes=30),
+                    ),
+                )
+            )
         await self.store.put_deliveries(updated)
         return await self.notifier.send(brand, notices, origin)
 
@@ -219,8 +266,9 @@ class EventService:
         route = await self._route(brand, data.route_id)
         if route.position_at is not None and data.recorded_at <= route.position_at:
             return []  # an older fix than the one we have
-        route = route.model_copy(update={"position": data.position,
-                                         "position_at": data.recorded_at})
+        route = route.model_copy(
+            update={"position": data.position, "position_at": data.recorded_at}
+        )
         await self.store.put_route(route)
         remaining = route.remaining()
         next_arrival = None
@@ -236,32 +284,63 @@ class EventService:
         route_id = data.route_id or delivery.route_id
         route = await self._route(brand, route_id) if route_id else None
         photos = [str(u) for u in data.photo_urls]
-        delivery = delivery.model_copy(update={
-            "status": data.outcome, "completed_at": data.completed_at, "photo_urls": photos,
-            "failure_reason": data.reason,
-        })
+        delivery = delivery.model_copy(
+            update={
+                "status": data.outcome,
+                "completed_at": data.completed_at,
+                "photo_urls": photos,
+                "failure_reason": data.reason,
+            }
+        )
         await self.store.put_delivery(delivery)
         notices: list[tuple[DeliveryRecord, Notice]] = []
         if data.outcome == "delivered":
-            notices.append((delivery, Notice(
-                "delivered",
-                {"delivered_at": data.completed_at, "safe_place": delivery.safe_place or "",
-                 "has_photo": bool(photos)},
-                media_urls=tuple(photos), supersede_key=eta_key(delivery),
-            )))
+            notices.append(
+                (
+                    delivery,
+                    Notice(
+                        "delivered",
+                        {
+                            "delivered_at": data.completed_at,
+                            "safe_place": delivery.safe_place or "",
+                            "has_photo": bool(photos),
+                        },
+                        media_urls=tuple(photos),
+                        supersede_key=eta_key(delivery),
+                    ),
+                )
+            )
             if brand.survey_enabled:
-                notices.append((delivery, Notice(
-                    "rating_request", {},
-                    not_before=data.completed_at + timedelta(minutes=brand.survey_delay_min),
-                )))
+                notices.append(
+                    (
+                        delivery,
+                        Notice(
+                            "rating_request",
+                            {},
+                            not_before=data.completed_at
+                            + timedelta(minutes=brand.survey_delay_min),
+                        ),
+                    )
+                )
         else:
-            notices.append((delivery, Notice(
-                "delivery_failed", {"reason": data.reason}, supersede_key=eta_key(delivery),
-            )))
+            notices.append(
+                (
+                    delivery,
+                    Notice(
+                        "delivery_failed",
+                        {"reason": data.reason},
+                        supersede_key=eta_key(delivery),
+                    ),
+                )
+            )
         ids = await self.notifier.send(brand, notices, origin)
         if route is not None:
-            stops = [s.model_copy(update={"status": data.outcome})
-                     if s.delivery_id == data.delivery_id else s for s in route.stops]
+            stops = [
+                s.model_copy(update={"status": data.outcome})
+                if s.delivery_id == data.delivery_id
+                else s
+                for s in route.stops
+            ]
             route = route.model_copy(update={"stops": stops})
             await self.store.put_route(route)
             ids += await self._nearby(brand, route, None, origin)
@@ -276,10 +355,14 @@ class EventService:
             brand, [u.delivery_id for u in data.stops], "data.stops.{}.delivery_id"
         )
         etas = {u.delivery_id: u.eta for u in data.stops}
-        route = route.model_copy(update={"stops": [
-            s.model_copy(update={"planned_eta": etas.get(s.delivery_id, s.planned_eta)})
-            for s in route.stops
-        ]})
+        route = route.model_copy(
+            update={
+                "stops": [
+                    s.model_copy(update={"planned_eta": etas.get(s.delivery_id, s.planned_eta)})
+                    for s in route.stops
+                ]
+            }
+        )
         notices: list[tuple[DeliveryRecord, Notice]] = []
         updated: list[DeliveryRecord] = []
         for update, delivery in zip(data.stops, deliveries, strict=True):
@@ -289,10 +372,17 @@ class EventService:
             changes: dict[str, object] = {"eta": update.eta, "eta_window": window}
             if window_moved(delivery.notified_window, window, brand.eta_threshold_min):
                 changes["notified_window"] = window
-                notices.append((delivery.model_copy(update=changes), Notice(
-                    "eta_changed", {"window": window, "old_window": delivery.notified_window},
-                    supersede_key=eta_key(delivery), expires_at=window.end,
-                )))
+                notices.append(
+                    (
+                        delivery.model_copy(update=changes),
+                        Notice(
+                            "eta_changed",
+                            {"window": window, "old_window": delivery.notified_window},
+                            supersede_key=eta_key(delivery),
+                            expires_at=window.end,
+                        ),
+                    )
+                )
             updated.append(delivery.model_copy(update=changes))
         await self.store.put_route(route)
         await self.store.put_deliveries(updated)

@@ -8,8 +8,20 @@ from typing import Literal
 Keyword = Literal["opt_out", "opt_in", "help"]
 
 # The keyword lists Twilio's Advanced Opt-Out and US carriers honour.
-OPT_OUT = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT",
-                     "REVOKE", "STOP ALL", "OPT OUT"})
+OPT_OUT = frozenset(
+    {
+        "STOP",
+        "STOPALL",
+        "UNSUBSCRIBE",
+        "CANCEL",
+        "END",
+        "QUIT",
+        "OPTOUT",
+        "REVOKE",
+        "STOP ALL",
+        "OPT OUT",
+    }
+)
 OPT_IN = frozenset({"START", "UNSTOP", "YES", "OPTIN", "OPT IN"})
 HELP = frozenset({"HELP", "INFO"})
 

@@ -54,6 +54,7 @@ class Metrics:
             registry=self.registry,
         )
         self.dead_letters = Gauge(
-            "doorstep_outbox_dead_letters", "Messages in the dead-letter stream.",
+            "doorstep_outbox_dead_letters",
+            "Messages in the dead-letter stream.",
             registry=self.registry,
         )

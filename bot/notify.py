@@ -56,7 +56,10 @@ class Notifier:
         }
 
     def build(
-        self, brand: BrandSettings, delivery: DeliveryRecord, notice: Notice,
+        self,
+        brand: BrandSettings,
+        delivery: DeliveryRecord,
+        notice: Notice,
         origin_at: float | None = None,
     ) -> tuple[NewMessage, float | None]:
         """Render a notice into an outbox message and its due time (None: now)."""
@@ -85,7 +88,9 @@ class Notifier:
         return message, (due.timestamp() if due else None)
 
     async def send(
-        self, brand: BrandSettings, items: list[tuple[DeliveryRecord, Notice]],
+        self,
+        brand: BrandSettings,
+        items: list[tuple[DeliveryRecord, Notice]],
         origin_at: float | None = None,
     ) -> list[str]:
         """Render and submit several notices in one outbox transaction."""

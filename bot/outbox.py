@@ -17,12 +17,13 @@ import random
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
+from redis.typing import EncodableT, FieldT
 
 from bot.clock import Clock
 from bot.keys import Keys
@@ -54,6 +55,11 @@ for _, id in ipairs(ids) do
 end
 return #ids
 """
+
+
+def _hash(fields: dict[str, Any]) -> Mapping[FieldT, EncodableT]:
+    """redis-py types hash mappings narrowly; our records are str -> str/number."""
+    return cast("Mapping[FieldT, EncodableT]", fields)
 
 
 def new_message_id(now: float) -> str:
@@ -92,7 +98,7 @@ class OutboxPolicy:
 
     def backoff(self, attempt: int, retry_after: float | None = None) -> float:
         """Exponential backoff with equal jitter; a provider's Retry-After is a floor."""
-        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** max(attempt - 1, 0))
+        ceiling = min(self.backoff_cap, self.backoff_base * float(2 ** max(attempt - 1, 0)))
         delay = ceiling / 2 + random.uniform(0, ceiling / 2)
         return max(delay, retry_after or 0.0)
 
@@ -151,11 +157,12 @@ class Outbox:
                     "origin_at": message.origin_at or now,
                 }
                 key = self.keys.message(message_id)
-                pipe.hset(key, mapping=record)
+                pipe.hset(key, mapping=_hash(record))
                 pipe.expire(key, self.retention_s)
                 if message.supersede_key:
-                    pipe.set(self.keys.supersede(message.supersede_key), message_id,
-                             ex=self.retention_s)
+                    pipe.set(
+                        self.keys.supersede(message.supersede_key), message_id, ex=self.retention_s
+                    )
                 if message.delivery_id:
                     lkey = self.keys.delivery_messages(message.brand_id, message.delivery_id)
                     pipe.rpush(lkey, message_id)
@@ -209,14 +216,20 @@ class Outbox:
         while not stopping.is_set():
             try:
                 batch = await self.redis.xreadgroup(
-                    GROUP, consumer, {self.keys.outbox(): ">"},
-                    count=self.policy.batch, block=self.policy.block_ms,
+                    GROUP,
+                    consumer,
+                    {self.keys.outbox(): ">"},
+                    count=self.policy.batch,
+                    block=self.policy.block_ms,
                 )
             except (ConnectionError, OSError) as exc:
                 log.warning("outbox.read_failed", error=str(exc))
                 await asyncio.sleep(1)
                 continue
-            entries = [(eid, fields) for _stream, items in batch or [] for eid, fields in items]
+            # RESP2 answers [[stream, entries]], RESP3 {stream: entries}.
+            raw: Any = batch or []
+            streams = list(raw.items()) if isinstance(raw, dict) else list(raw)
+            entries = [(eid, fields) for _stream, items in streams for eid, fields in items]
             if entries:
                 await self.process(entries)
 
@@ -224,16 +237,22 @@ class Outbox:
         """Take over entries another (dead) worker held longer than `reclaim_idle`."""
         idle_ms = int(self.policy.reclaim_idle * 1000)
         result = await self.redis.xautoclaim(
-            self.keys.outbox(), GROUP, consumer, min_idle_time=idle_ms, start_id="0-0",
+            self.keys.outbox(),
+            GROUP,
+            consumer,
+            min_idle_time=idle_ms,
+            start_id="0-0",
             count=self.policy.batch,
         )
-        claimed = [(eid, fields) for eid, fields in result[1] if fields]
+        # [next_start, [(entry_id, fields) ...], deleted_ids]; deleted entries have no fields.
+        entries: list[tuple[str, dict[Any, Any]]] = list(result[1])
+        claimed = [(eid, fields) for eid, fields in entries if fields]
         if claimed:
             log.info("outbox.reclaimed", count=len(claimed), consumer=consumer)
             await self.process(claimed)
         return len(claimed)
 
-    async def process(self, entries: list[tuple[Any, dict[Any, Any]]]) -> None:
+    async def process(self, entries: list[tuple[str, dict[Any, Any]]]) -> None:
         """Send a batch: different recipients in parallel, one recipient's in order."""
         by_recipient: dict[str, list[tuple[str, str]]] = defaultdict(list)
         records: dict[str, dict[str, Any]] = {}
@@ -261,7 +280,7 @@ class Outbox:
     async def _finish(self, entry_id: str, message_id: str, fields: dict[str, Any]) -> None:
         fields["updated_at"] = self.clock.timestamp()
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.keys.message(message_id), mapping=fields)
+            pipe.hset(self.keys.message(message_id), mapping=_hash(fields))
             pipe.xack(self.keys.outbox(), GROUP, entry_id)
             pipe.xdel(self.keys.outbox(), entry_id)
             await pipe.execute()
@@ -274,7 +293,7 @@ class Outbox:
         if key:
             newest = await self.redis.get(self.keys.supersede(key))
             if newest is not None and str(newest) != record["id"]:
-                return f"superseded by {newest}"
+                return f"superseded by {newest!s}"
         return None
 
     async def _handle(self, entry_id: str, record: dict[str, Any]) -> None:
@@ -290,8 +309,9 @@ class Outbox:
         if record["type"] not in OPT_OUT_EXEMPT and await self.redis.exists(
             self.keys.optout(record["brand_id"], record["channel"], record["to"])
         ):
-            await self._finish(entry_id, message_id,
-                               {"status": "failed", "error": "recipient opted out"})
+            await self._finish(
+                entry_id, message_id, {"status": "failed", "error": "recipient opted out"}
+            )
             self.metrics.messages.labels(record["type"], record["channel"], "opted_out").inc()
             return
         attempt = int(await self.redis.hincrby(self.keys.message(message_id), "attempts", 1))
@@ -299,11 +319,16 @@ class Outbox:
         try:
             channel = self.channels.get(record["channel"])
             started = time.perf_counter()
-            result = await channel.send(OutboundMessage(
-                message_id=message_id, channel=record["channel"], to=record["to"],
-                text=record["text"], media_urls=tuple(record["media"]),
-                choices=tuple(record["choices"]),
-            ))
+            result = await channel.send(
+                OutboundMessage(
+                    message_id=message_id,
+                    channel=record["channel"],
+                    to=record["to"],
+                    text=record["text"],
+                    media_urls=tuple(record["media"]),
+                    choices=tuple(record["choices"]),
+                )
+            )
         except KeyError as exc:
             await self._dead(entry_id, record, str(exc), None)
             return
@@ -321,7 +346,9 @@ class Outbox:
         self.metrics.notify_latency.observe(max(now - float(record["origin_at"]), 0.0))
         self.metrics.messages.labels(record["type"], record["channel"], result.status).inc()
         fields: dict[str, Any] = {
-            "status": result.status, "provider_id": result.provider_id, "sent_at": now,
+            "status": result.status,
+            "provider_id": result.provider_id,
+            "sent_at": now,
             "error": "",
         }
         if result.segments is not None:
@@ -329,20 +356,35 @@ class Outbox:
         if result.status == "delivered":
             fields["delivered_at"] = now
         await self.redis.set(
-            self.keys.provider_message(record["channel"], result.provider_id), message_id,
+            self.keys.provider_message(record["channel"], result.provider_id),
+            message_id,
             ex=self.retention_s,
         )
         await self._finish(entry_id, message_id, fields)
         if record.get("delivery_id"):
             await self._record_transcript(record, now)
-        log.info("outbox.sent", message_id=message_id, type=record["type"],
-                 channel=record["channel"], to=record["to"], attempt=attempt)
+        log.info(
+            "outbox.sent",
+            message_id=message_id,
+            type=record["type"],
+            channel=record["channel"],
+            to=record["to"],
+            attempt=attempt,
+        )
 
     async def _record_transcript(self, record: dict[str, Any], at: float) -> None:
         """What the customer actually received, for the conversation view."""
         key = self.keys.transcript(record["brand_id"], record["delivery_id"])
-        entry = json.dumps({"dir": "out", "type": record["type"], "text": record["text"],
-                            "media": record["media"], "at": at, "message_id": record["id"]})
+        entry = json.dumps(
+            {
+                "dir": "out",
+                "type": record["type"],
+                "text": record["text"],
+                "media": record["media"],
+                "at": at,
+                "message_id": record["id"],
+            }
+        )
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.rpush(key, entry)
             pipe.ltrim(key, -500, -1)
@@ -360,27 +402,48 @@ class Outbox:
         delay = self.policy.backoff(attempt, retry_after)
         due = self.clock.timestamp() + delay
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.keys.message(record["id"]), mapping={
-                "status": "retrying", "error": str(exc), "error_code": exc.code or "",
-                "due_at": due, "updated_at": self.clock.timestamp(),
-            })
+            pipe.hset(
+                self.keys.message(record["id"]),
+                mapping=_hash(
+                    {
+                        "status": "retrying",
+                        "error": str(exc),
+                        "error_code": exc.code or "",
+                        "due_at": due,
+                        "updated_at": self.clock.timestamp(),
+                    }
+                ),
+            )
             pipe.zadd(self.keys.due(), {record["id"]: due})
             pipe.xack(self.keys.outbox(), GROUP, entry_id)
             pipe.xdel(self.keys.outbox(), entry_id)
             await pipe.execute()
         self.metrics.messages.labels(record["type"], record["channel"], "retrying").inc()
-        log.warning("outbox.retry", message_id=record["id"], attempt=attempt,
-                    delay_s=round(delay, 2), error=str(exc))
+        log.warning(
+            "outbox.retry",
+            message_id=record["id"],
+            attempt=attempt,
+            delay_s=round(delay, 2),
+            error=str(exc),
+        )
 
     async def _dead(
         self, entry_id: str, record: dict[str, Any], reason: str, code: str | None
     ) -> None:
-        await self.redis.xadd(self.keys.dead_letters(), {
-            "id": record["id"], "error": reason, "code": code or "",
-            "at": self.clock.timestamp(),
-        }, maxlen=100_000, approximate=True)
-        await self._finish(entry_id, record["id"],
-                           {"status": "failed", "error": reason, "error_code": code or ""})
+        await self.redis.xadd(
+            self.keys.dead_letters(),
+            {
+                "id": record["id"],
+                "error": reason,
+                "code": code or "",
+                "at": self.clock.timestamp(),
+            },
+            maxlen=100_000,
+            approximate=True,
+        )
+        await self._finish(
+            entry_id, record["id"], {"status": "failed", "error": reason, "error_code": code or ""}
+        )
         self.metrics.messages.labels(record["type"], record["channel"], "failed").inc()
         log.error("outbox.dead_letter", message_id=record["id"], error=reason)
 
@@ -402,5 +465,5 @@ class Outbox:
             fields["error_code"] = update.error_code
         if status == "delivered":
             fields["delivered_at"] = self.clock.timestamp()
-        await self.redis.hset(key, mapping=fields)
+        await self.redis.hset(key, mapping=_hash(fields))
         return True

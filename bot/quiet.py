@@ -20,8 +20,10 @@ def release_time(due: datetime, zone: str, quiet: HoursRange | None) -> datetime
     local = due.astimezone(tz)
     if not quiet.contains(local.time().replace(tzinfo=None)):
         return due
-    end_day = local.date() if local.time().replace(tzinfo=None) < quiet.end else (
-        local.date() + timedelta(days=1)
+    end_day = (
+        local.date()
+        if local.time().replace(tzinfo=None) < quiet.end
+        else (local.date() + timedelta(days=1))
     )
     end_local = datetime.combine(end_day, quiet.end, tzinfo=tz)
     # A wall time that does not exist (spring forward) maps forward, never backward.

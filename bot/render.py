@@ -81,8 +81,11 @@ class _Formatters:
         return str(format_time(value, "short", tzinfo=_tz(ctx), locale=self.locale))
 
     def window(self, ctx: Context, value: Window) -> str:
-        return str(format_interval(value.start, value.end, self._skeleton, tzinfo=_tz(ctx),
-                                   locale=self.locale))
+        return str(
+            format_interval(
+                value.start, value.end, self._skeleton, tzinfo=_tz(ctx), locale=self.locale
+            )
+        )
 
     def day(self, ctx: Context, value: datetime | Window) -> str:
         """'today', 'tomorrow' or a short localised date, relative to the context's `now`."""

@@ -32,9 +32,9 @@ def _services(request: web.Request) -> Services:
     if sandbox is None:
         raise ApiError(404, "not_found", "the sandbox is off")
     supplied = request.headers.get("X-Sandbox-Token", "")
-    if request.method != "GET" or request.path.startswith("/sandbox/api"):
-        if not hmac.compare_digest(supplied.encode(), sandbox.token.encode()):
-            raise ApiError(403, "forbidden", "bad sandbox token")
+    needs_token = request.method != "GET" or request.path.startswith("/sandbox/api")
+    if needs_token and not hmac.compare_digest(supplied.encode(), sandbox.token.encode()):
+        raise ApiError(403, "forbidden", "bad sandbox token")
     return services
 
 
@@ -75,11 +75,15 @@ async def page(request: web.Request) -> web.Response:
     services = _services(request)
     assert services.sandbox is not None
     html = (STATIC / "sandbox.html").read_text(encoding="utf-8")
-    return web.Response(text=html.replace("{{SANDBOX_TOKEN}}", services.sandbox.token),
-                        content_type="text/html",
-                        headers={"Cache-Control": "no-store",
-                                 "Content-Security-Policy": "default-src 'self'; img-src 'self' "
-                                 "data: https:; connect-src 'self' ws: wss:"})
+    return web.Response(
+        text=html.replace("{{SANDBOX_TOKEN}}", services.sandbox.token),
+        content_type="text/html",
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Security-Policy": "default-src 'self'; img-src 'self' "
+            "data: https:; connect-src 'self' ws: wss:",
+        },
+    )
 
 
 @routes.get("/sandbox/api/demo")
@@ -93,7 +97,9 @@ async def state(request: web.Request) -> web.Response:
         "now": services.clock.now().astimezone(tz).isoformat(),
         "clock_offset_s": services.clock.offset,
         "quiet_hours": brand.quiet_hours.model_dump(mode="json") if brand.quiet_hours else None,
-        "run": run, "stops": [], "driver": demo.DRIVER["name"],
+        "run": run,
+        "stops": [],
+        "driver": demo.DRIVER["name"],
     }
     if run is None:
         return web.json_response(body)
@@ -104,15 +110,30 @@ async def state(request: web.Request) -> web.Response:
             continue
         messages = await services.outbox.for_delivery(brand.brand_id, record.delivery_id)
         window = record.eta_window or record.promised_window
-        body["stops"].append({
-            "delivery_id": record.delivery_id, "name": customer.name, "phone": customer.phone,
-            "locale": record.locale, "status": record.status, "street": customer.street,
-            "window": [window.start.astimezone(tz).isoformat(),
-                       window.end.astimezone(tz).isoformat()],
-            "messages": [{"id": m["id"], "type": m["type"], "status": m["status"],
-                          "due_at": float(m["due_at"]), "error": m.get("error", "")}
-                         for m in messages],
-        })
+        body["stops"].append(
+            {
+                "delivery_id": record.delivery_id,
+                "name": customer.name,
+                "phone": customer.phone,
+                "locale": record.locale,
+                "status": record.status,
+                "street": customer.street,
+                "window": [
+                    window.start.astimezone(tz).isoformat(),
+                    window.end.astimezone(tz).isoformat(),
+                ],
+                "messages": [
+                    {
+                        "id": m["id"],
+                        "type": m["type"],
+                        "status": m["status"],
+                        "due_at": float(m["due_at"]),
+                        "error": m.get("error", ""),
+                    }
+                    for m in messages
+                ],
+            }
+        )
     return web.json_response(body)
 
 
@@ -140,13 +161,21 @@ async def complete(request: web.Request) -> web.Response:
     body = await _body(request)
     outcome = body.get("outcome")
     if outcome not in ("delivered", "failed"):
-        raise ApiError(400, "invalid", "outcome must be delivered or failed",
-                       [{"field": "outcome", "message": "delivered or failed"}])
+        raise ApiError(
+            400,
+            "invalid",
+            "outcome must be delivered or failed",
+            [{"field": "outcome", "message": "delivered or failed"}],
+        )
     run = await _run(services)
     delivery = str(body.get("delivery_id", ""))
     if not delivery.startswith(f"d-{run}-"):
-        raise ApiError(400, "invalid", "unknown delivery",
-                       [{"field": "delivery_id", "message": "not a delivery of this demo day"}])
+        raise ApiError(
+            400,
+            "invalid",
+            "unknown delivery",
+            [{"field": "delivery_id", "message": "not a delivery of this demo day"}],
+        )
     return _result(await demo.complete(services, run, delivery, str(outcome)))
 
 
@@ -155,8 +184,12 @@ async def delay(request: web.Request) -> web.Response:
     services = _services(request)
     minutes = (await _body(request)).get("minutes", 30)
     if not isinstance(minutes, int) or not -240 <= minutes <= 240:
-        raise ApiError(400, "invalid", "minutes must be an integer in [-240, 240]",
-                       [{"field": "minutes", "message": "integer in [-240, 240]"}])
+        raise ApiError(
+            400,
+            "invalid",
+            "minutes must be an integer in [-240, 240]",
+            [{"field": "minutes", "message": "integer in [-240, 240]"}],
+        )
     return _result(await demo.delay(services, await _run(services), minutes))
 
 
@@ -172,11 +205,16 @@ async def clock(request: web.Request) -> web.Response:
     else:
         minutes = body.get("minutes")
         if not isinstance(minutes, int) or not 0 < minutes <= 7 * 24 * 60:
-            raise ApiError(400, "invalid", "minutes must be a positive integer (max a week)",
-                           [{"field": "minutes", "message": "positive integer"}])
+            raise ApiError(
+                400,
+                "invalid",
+                "minutes must be a positive integer (max a week)",
+                [{"field": "minutes", "message": "positive integer"}],
+            )
         await services.clock.advance(timedelta(minutes=minutes))
-    return web.json_response({"now": services.clock.now().isoformat(),
-                              "offset_s": services.clock.offset})
+    return web.json_response(
+        {"now": services.clock.now().isoformat(), "offset_s": services.clock.offset}
+    )
 
 
 @routes.post("/sandbox/api/demo/quiet")
@@ -190,18 +228,23 @@ async def quiet(request: web.Request) -> web.Response:
     elif body.get("around_now"):
         # Quiet from a minute ago for three hours, on the service's (possibly moved) clock.
         local = services.clock.now().astimezone(ZoneInfo(brand.timezone))
-        hours = HoursRange(start=(local - timedelta(minutes=1)).time().replace(second=0,
-                                                                               microsecond=0),
-                           end=(local + timedelta(hours=3)).time().replace(second=0,
-                                                                           microsecond=0))
+        hours = HoursRange(
+            start=(local - timedelta(minutes=1)).time().replace(second=0, microsecond=0),
+            end=(local + timedelta(hours=3)).time().replace(second=0, microsecond=0),
+        )
     else:
         try:
-            hours = HoursRange(start=time.fromisoformat(str(body.get("start"))),
-                               end=time.fromisoformat(str(body.get("end"))))
+            hours = HoursRange(
+                start=time.fromisoformat(str(body.get("start"))),
+                end=time.fromisoformat(str(body.get("end"))),
+            )
         except ValueError as exc:
-            raise ApiError(400, "invalid", f"quiet hours: {exc}",
-                           [{"field": "start", "message": "HH:MM"},
-                            {"field": "end", "message": "HH:MM"}]) from None
+            raise ApiError(
+                400,
+                "invalid",
+                f"quiet hours: {exc}",
+                [{"field": "start", "message": "HH:MM"}, {"field": "end", "message": "HH:MM"}],
+            ) from None
     await services.brands.save(brand.model_copy(update={"quiet_hours": hours}))
     return web.json_response({"quiet_hours": hours.model_dump(mode="json") if hours else None})
 

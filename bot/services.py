@@ -53,8 +53,7 @@ class Services:
         return channel if isinstance(channel, SandboxChannel) else None
 
 
-async def build_services(settings: Settings, redis: Redis,
-                         channels: ChannelRegistry) -> Services:
+async def build_services(settings: Settings, redis: Redis, channels: ChannelRegistry) -> Services:
     """Wire the service around an (unconnected or connected) Redis client and its channels."""
     keys = Keys(settings.key_prefix)
     clock = Clock(redis, keys.clock_offset())
@@ -66,7 +65,11 @@ async def build_services(settings: Settings, redis: Redis,
     registry = channels
     renderer = Renderer()
     outbox = Outbox(
-        redis, keys, registry, clock, metrics,
+        redis,
+        keys,
+        registry,
+        clock,
+        metrics,
         OutboxPolicy(
             max_attempts=settings.outbox_max_attempts,
             backoff_base=settings.outbox_backoff_base,
@@ -81,8 +84,21 @@ async def build_services(settings: Settings, redis: Redis,
     events = EventService(redis, keys, store, notifier, registry, clock, metrics)
     handoff = HandoffToAgent(redis, keys, notifier, clock)
     inbound = InboundService(redis, keys, store, brands, notifier, clock, metrics, handoff)
-    return Services(settings, redis, keys, clock, metrics, brands, store, registry, renderer,
-                    outbox, notifier, events, inbound)
+    return Services(
+        settings,
+        redis,
+        keys,
+        clock,
+        metrics,
+        brands,
+        store,
+        registry,
+        renderer,
+        outbox,
+        notifier,
+        events,
+        inbound,
+    )
 
 
 async def _every(stopping: asyncio.Event, seconds: float, name: str, job: object) -> None:
@@ -116,22 +132,31 @@ async def start_workers(services: Services) -> None:
         s.metrics.dead_letters.set(depth["dead"])
 
     for n in range(s.settings.workers):
-        s.tasks.append(asyncio.create_task(
-            s.outbox.run_sender(f"{consumer_base}-{n}", s.stopping), name=f"sender-{n}"))
-    s.tasks.append(asyncio.create_task(
-        _every(s.stopping, s.settings.scheduler_interval, "scheduler", schedule)))
-    s.tasks.append(asyncio.create_task(
-        _every(s.stopping, max(s.settings.outbox_reclaim_idle / 3, 0.5), "reclaimer", reclaim)))
+        s.tasks.append(
+            asyncio.create_task(
+                s.outbox.run_sender(f"{consumer_base}-{n}", s.stopping), name=f"sender-{n}"
+            )
+        )
+    s.tasks.append(
+        asyncio.create_task(
+            _every(s.stopping, s.settings.scheduler_interval, "scheduler", schedule)
+        )
+    )
+    s.tasks.append(
+        asyncio.create_task(
+            _every(s.stopping, max(s.settings.outbox_reclaim_idle / 3, 0.5), "reclaimer", reclaim)
+        )
+    )
     s.tasks.append(asyncio.create_task(_every(s.stopping, 5.0, "gauges", gauge)))
     s.tasks.append(asyncio.create_task(sweeper(s.inbound, s.stopping)))
 
 
-async def stop_workers(services: Services, timeout: float = 15.0) -> None:
+async def stop_workers(services: Services, grace: float = 15.0) -> None:
     """Graceful: stop taking new work, let in-flight batches finish, then cancel stragglers."""
     services.stopping.set()
     if not services.tasks:
         return
-    _done, pending = await asyncio.wait(services.tasks, timeout=timeout)
+    _done, pending = await asyncio.wait(services.tasks, timeout=grace)
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)

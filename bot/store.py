@@ -124,13 +124,12 @@ class Store:
 
     async def put_route(self, record: RouteRecord) -> None:
         await self._redis.set(
-            self._keys.route(record.brand_id, record.route_id), record.model_dump_json(),
+            self._keys.route(record.brand_id, record.route_id),
+            record.model_dump_json(),
             ex=self._ttl,
         )
 
-    async def append_transcript(
-        self, brand_id: str, delivery_id: str, entry_json: str
-    ) -> None:
+    async def append_transcript(self, brand_id: str, delivery_id: str, entry_json: str) -> None:
         key = self._keys.transcript(brand_id, delivery_id)
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.rpush(key, entry_json)
@@ -139,16 +138,19 @@ class Store:
             await pipe.execute()
 
     async def transcript(self, brand_id: str, delivery_id: str) -> list[str]:
-        return [str(x) for x in await self._redis.lrange(
-            self._keys.transcript(brand_id, delivery_id), 0, -1)]
+        return [
+            str(x)
+            for x in await self._redis.lrange(self._keys.transcript(brand_id, delivery_id), 0, -1)
+        ]
 
 
 def eta_window(eta: datetime, width_min: int) -> Window:
     """The window shown to a customer around a point ETA, on 5-minute boundaries."""
     half = timedelta(minutes=width_min / 2)
     start = eta - half
-    start = start - timedelta(minutes=start.minute % 5, seconds=start.second,
-                              microseconds=start.microsecond)
+    start = start - timedelta(
+        minutes=start.minute % 5, seconds=start.second, microseconds=start.microsecond
+    )
     return Window(start=start, end=start + timedelta(minutes=width_min))
 
 

@@ -33,7 +33,7 @@ class SandboxChannel:
         self._redis = redis
         self._prefix = prefix
         self._token = ""
-        self._live = f"{prefix}:live"
+        self._live_channel = f"{prefix}:live"
 
     @property
     def name(self) -> str:
@@ -61,16 +61,22 @@ class SandboxChannel:
             pipe.rpush(self._feed(address), payload)
             pipe.ltrim(self._feed(address), -FEED_LENGTH, -1)
             pipe.expire(self._feed(address), FEED_TTL_S)
-            pipe.publish(self._live, json.dumps({"address": address, "entry": entry}))
+            pipe.publish(self._live_channel, json.dumps({"address": address, "entry": entry}))
             await pipe.execute()
 
     async def send(self, message: OutboundMessage) -> SendResult:
         provider_id = f"SBX{secrets.token_hex(12)}"
-        await self._append(message.to, {
-            "id": provider_id, "dir": "out", "text": message.text,
-            "media": list(message.media_urls), "choices": list(message.choices),
-            "at": time.time(),
-        })
+        await self._append(
+            message.to,
+            {
+                "id": provider_id,
+                "dir": "out",
+                "text": message.text,
+                "media": list(message.media_urls),
+                "choices": list(message.choices),
+                "at": time.time(),
+            },
+        )
         return SendResult(provider_id=provider_id, status="delivered")
 
     async def feed(self, address: str) -> list[dict[str, Any]]:
@@ -85,65 +91,83 @@ class SandboxChannel:
             )
 
     def routes(self, inbound: InboundSink, status: StatusSink) -> list[web.RouteDef]:
-        async def get_feed(request: web.Request) -> web.Response:
-            self._verify(request)
-            return web.json_response(await self.feed(request.match_info["address"]))
-
         async def post_message(request: web.Request) -> web.Response:
-            self._verify(request)
-            address = request.match_info["address"]
-            try:
-                body = await request.json()
-            except json.JSONDecodeError:
-                body = None
-            text = body.get("text") if isinstance(body, dict) else None
-            media = body.get("media_urls", []) if isinstance(body, dict) else []
-            errors = []
-            if not isinstance(text, str) or not (text.strip() or media):
-                errors.append({"field": "text", "message": "a non-empty text is required"})
-            elif len(text) > 1600:
-                errors.append({"field": "text", "message": "at most 1600 characters"})
-            if not isinstance(media, list) or not all(isinstance(m, str) for m in media):
-                errors.append({"field": "media_urls", "message": "a list of URLs"})
-            if errors:
-                return web.json_response({"error": "invalid", "fields": errors}, status=400)
-            assert isinstance(text, str)
-            provider_id = f"SBXIN{secrets.token_hex(10)}"
-            await self._append(address, {"id": provider_id, "dir": "in", "text": text,
-                                         "media": media, "at": time.time()})
-            await inbound(InboundMessage(
-                channel=self.name, sender=address, text=text, provider_id=provider_id,
-                received_at=datetime.now(UTC), media_urls=tuple(media),
-            ))
-            return web.json_response({"id": provider_id}, status=202)
-
-        async def live(request: web.Request) -> web.WebSocketResponse:
-            self._verify(request)
-            ws = web.WebSocketResponse(heartbeat=20)
-            await ws.prepare(request)
-            pubsub = self._redis.pubsub()
-            await pubsub.subscribe(self._live)
-
-            async def forward() -> None:
-                async for item in pubsub.listen():
-                    if item.get("type") == "message":
-                        await ws.send_str(str(item["data"]))
-
-            task = asyncio.create_task(forward())
-            try:
-                async for msg in ws:
-                    if msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
-                        break
-            finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-                await pubsub.unsubscribe(self._live)
-                await pubsub.aclose()
-            return ws
+            return await self._post_message(request, inbound)
 
         return [
-            web.get("/sandbox/api/phones/{address}", get_feed),
+            web.get("/sandbox/api/phones/{address}", self._get_feed),
             web.post("/sandbox/api/phones/{address}/messages", post_message),
-            web.get("/sandbox/ws", live),
+            web.get("/sandbox/ws", self._live),
         ]
+
+    async def _get_feed(self, request: web.Request) -> web.Response:
+        self._verify(request)
+        return web.json_response(await self.feed(request.match_info["address"]))
+
+    @staticmethod
+    def _reply_errors(body: object) -> list[dict[str, str]]:
+        text = body.get("text") if isinstance(body, dict) else None
+        media = body.get("media_urls", []) if isinstance(body, dict) else []
+        errors = []
+        if not isinstance(text, str) or not (text.strip() or media):
+            errors.append({"field": "text", "message": "a non-empty text is required"})
+        elif len(text) > 1600:
+            errors.append({"field": "text", "message": "at most 1600 characters"})
+        if not isinstance(media, list) or not all(isinstance(m, str) for m in media):
+            errors.append({"field": "media_urls", "message": "a list of URLs"})
+        return errors
+
+    async def _post_message(self, request: web.Request, inbound: InboundSink) -> web.Response:
+        """The person typed a reply on the sandbox phone: the sandbox's 'SMS webhook'."""
+        self._verify(request)
+        address = request.match_info["address"]
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            body = None
+        errors = self._reply_errors(body)
+        if errors:
+            return web.json_response({"error": "invalid", "fields": errors}, status=400)
+        text, media = str(body["text"]), list(body.get("media_urls", []))
+        provider_id = f"SBXIN{secrets.token_hex(10)}"
+        await self._append(
+            address,
+            {"id": provider_id, "dir": "in", "text": text, "media": media, "at": time.time()},
+        )
+        await inbound(
+            InboundMessage(
+                channel=self.name,
+                sender=address,
+                text=text,
+                provider_id=provider_id,
+                received_at=datetime.now(UTC),
+                media_urls=tuple(media),
+            )
+        )
+        return web.json_response({"id": provider_id}, status=202)
+
+    async def _live(self, request: web.Request) -> web.WebSocketResponse:
+        """Push every new phone entry to the page as it happens."""
+        self._verify(request)
+        ws = web.WebSocketResponse(heartbeat=20)
+        await ws.prepare(request)
+        pubsub = self._redis.pubsub()
+        await pubsub.subscribe(self._live_channel)
+
+        async def forward() -> None:
+            async for item in pubsub.listen():
+                if item.get("type") == "message":
+                    await ws.send_str(str(item["data"]))
+
+        task = asyncio.create_task(forward())
+        try:
+            async for msg in ws:
+                if msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
+                    break
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            await pubsub.unsubscribe(self._live_channel)
+            await pubsub.aclose()  # type: ignore[no-untyped-call]  # unannotated upstream
+        return ws

@@ -26,9 +26,7 @@ class SpeedProfile:
     base_kmh: float = 30.0
     detour: float = 1.3
     # Multipliers on base speed for local hours [start, end).
-    rush: tuple[tuple[int, int, float], ...] = field(
-        default=((7, 10, 0.7), (16, 19, 0.7))
-    )
+    rush: tuple[tuple[int, int, float], ...] = field(default=((7, 10, 0.7), (16, 19, 0.7)))
 
     def speed_kmh(self, hour: int | None) -> float:
         if hour is not None:
@@ -37,7 +35,8 @@ class SpeedProfile:
                     return self.base_kmh * factor
         return self.base_kmh
 
-    def seconds(self, lat1: float, lon1: float, lat2: float, lon2: float,
-                hour: int | None = None) -> int:
+    def seconds(
+        self, lat1: float, lon1: float, lat2: float, lon2: float, hour: int | None = None
+    ) -> int:
         metres = haversine_m(lat1, lon1, lat2, lon2) * self.detour
         return round(metres / (self.speed_kmh(hour) / 3.6))

@@ -18,7 +18,10 @@ from bot.app import create_app
 from bot.appkeys import SERVICES
 from bot.config import Settings
 from bot.devrun import free_port, redis_answers
+from bot.logs import configure_logging
 from bot.services import Services
+
+configure_logging("info", json=True)
 
 
 @pytest.fixture(scope="session")
@@ -34,8 +37,19 @@ def redis_url() -> Iterator[str]:
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="doorstep-test-redis-")
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-         "no", "--dir", workdir],
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+        ],
         stdout=subprocess.DEVNULL,
     )
     url = f"redis://127.0.0.1:{port}/0"

@@ -26,7 +26,8 @@ def delivery_created(
     items: int = 1,
 ) -> dict[str, Any]:
     start, end = window or (
-        datetime(2026, 11, 25, 17, 0, tzinfo=UTC), datetime(2026, 11, 25, 21, 0, tzinfo=UTC)
+        datetime(2026, 11, 25, 17, 0, tzinfo=UTC),
+        datetime(2026, 11, 25, 21, 0, tzinfo=UTC),
     )
     return {
         "id": event_id(),
@@ -34,10 +35,13 @@ def delivery_created(
         "data": {
             "delivery_id": delivery_id,
             "order_id": f"ORD-{delivery_id}",
-            "customer": {"name": "Ana Lopez", "phone": phone or PHONES[locale],
-                         "locale": locale, "timezone": timezone},
-            "address": {"line1": "55 King St", "city": "Brooklyn", "lat": 40.68,
-                        "lon": -73.97},
+            "customer": {
+                "name": "Ana Lopez",
+                "phone": phone or PHONES[locale],
+                "locale": locale,
+                "timezone": timezone,
+            },
+            "address": {"line1": "55 King St", "city": "Brooklyn", "lat": 40.68, "lon": -73.97},
             "promised_window": {"start": start.isoformat(), "end": end.isoformat()},
             "items": [{"sku": f"S{i}", "name": f"Item {i}"} for i in range(items)],
         },
@@ -45,7 +49,10 @@ def delivery_created(
 
 
 def route_dispatched(
-    deliveries: list[str], *, route_id: str = "r1", first_eta: datetime | None = None,
+    deliveries: list[str],
+    *,
+    route_id: str = "r1",
+    first_eta: datetime | None = None,
     gap_min: int = 12,
 ) -> dict[str, Any]:
     first = first_eta or datetime.now(UTC) + timedelta(minutes=30)
@@ -57,10 +64,13 @@ def route_dispatched(
             "driver": {"id": "drv1", "name": "Sam Rivera"},
             "vehicle_start": {"lat": 40.67, "lon": -73.94},
             "stops": [
-                {"stop_id": f"s{n}", "delivery_id": d,
-                 "location": {"lat": 40.68 + n * 0.002, "lon": -73.97 + n * 0.002},
-                 "service_time_s": 120,
-                 "planned_eta": (first + timedelta(minutes=gap_min * n)).isoformat()}
+                {
+                    "stop_id": f"s{n}",
+                    "delivery_id": d,
+                    "location": {"lat": 40.68 + n * 0.002, "lon": -73.97 + n * 0.002},
+                    "service_time_s": 120,
+                    "planned_eta": (first + timedelta(minutes=gap_min * n)).isoformat(),
+                }
                 for n, d in enumerate(deliveries)
             ],
         },
@@ -68,15 +78,22 @@ def route_dispatched(
 
 
 def eta_changed(route_id: str, etas: dict[str, datetime]) -> dict[str, Any]:
-    return {"id": event_id(), "type": "route.eta_changed", "data": {
-        "route_id": route_id,
-        "stops": [{"delivery_id": d, "eta": eta.isoformat()} for d, eta in etas.items()],
-    }}
+    return {
+        "id": event_id(),
+        "type": "route.eta_changed",
+        "data": {
+            "route_id": route_id,
+            "stops": [{"delivery_id": d, "eta": eta.isoformat()} for d, eta in etas.items()],
+        },
+    }
 
 
 def stop_completed(delivery_id: str, outcome: str = "delivered", **extra: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {"delivery_id": delivery_id, "outcome": outcome,
-                            "completed_at": datetime.now(UTC).isoformat()}
+    data: dict[str, Any] = {
+        "delivery_id": delivery_id,
+        "outcome": outcome,
+        "completed_at": datetime.now(UTC).isoformat(),
+    }
     if outcome == "delivered":
         data["photo_urls"] = ["https://photos.example.com/pod/1.jpg"]
     else:
@@ -86,9 +103,15 @@ def stop_completed(delivery_id: str, outcome: str = "delivered", **extra: Any) -
 
 
 def driver_position(route_id: str, lat: float, lon: float) -> dict[str, Any]:
-    return {"id": event_id(), "type": "driver.position", "data": {
-        "route_id": route_id, "position": {"lat": lat, "lon": lon},
-        "recorded_at": datetime.now(UTC).isoformat()}}
+    return {
+        "id": event_id(),
+        "type": "driver.position",
+        "data": {
+            "route_id": route_id,
+            "position": {"lat": lat, "lon": lon},
+            "recorded_at": datetime.now(UTC).isoformat(),
+        },
+    }
 
 
 def without(event: dict[str, Any], *path: str) -> dict[str, Any]:

@@ -32,16 +32,21 @@ async def eventually(
     return value
 
 
-async def post_event(client: Client, event: dict[str, Any],
-                     headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+async def post_event(
+    client: Client, event: dict[str, Any], headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any]]:
     resp = await client.post("/v1/events", json=event, headers=headers or DEMO_KEY)
     return resp.status, await resp.json()
 
 
 def signed_headers(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
     ts = int(time.time()) if timestamp is None else timestamp
-    return {**DEMO_KEY, "Content-Type": "application/json", "X-Doorstep-Timestamp": str(ts),
-            "X-Doorstep-Signature": sign(secret, ts, body)}
+    return {
+        **DEMO_KEY,
+        "Content-Type": "application/json",
+        "X-Doorstep-Timestamp": str(ts),
+        "X-Doorstep-Signature": sign(secret, ts, body),
+    }
 
 
 def dumps(event: dict[str, Any]) -> bytes:

@@ -42,17 +42,28 @@ async def _message(client: Client, message_id: str) -> dict[str, object]:
 @pytest.mark.parametrize(
     ("event", "field"),
     [
-        (f.without(f.delivery_created(), "data", "customer", "timezone"),
-         "data.customer.timezone"),
-        (f.replace(f.delivery_created(), "Mars/Olympus", "data", "customer", "timezone"),
-         "data.customer.timezone"),
-        (f.replace(f.delivery_created(), "12345", "data", "customer", "phone"),
-         "data.customer.phone"),
-        (f.replace(f.delivery_created(), "xx_YY_zz", "data", "customer", "locale"),
-         "data.customer.locale"),
-        (f.replace(f.delivery_created(), {"start": "2026-11-25T18:00:00Z",
-                                          "end": "2026-11-25T17:00:00Z"},
-                   "data", "promised_window"), "data.promised_window"),
+        (f.without(f.delivery_created(), "data", "customer", "timezone"), "data.customer.timezone"),
+        (
+            f.replace(f.delivery_created(), "Mars/Olympus", "data", "customer", "timezone"),
+            "data.customer.timezone",
+        ),
+        (
+            f.replace(f.delivery_created(), "12345", "data", "customer", "phone"),
+            "data.customer.phone",
+        ),
+        (
+            f.replace(f.delivery_created(), "xx_YY_zz", "data", "customer", "locale"),
+            "data.customer.locale",
+        ),
+        (
+            f.replace(
+                f.delivery_created(),
+                {"start": "2026-11-25T18:00:00Z", "end": "2026-11-25T17:00:00Z"},
+                "data",
+                "promised_window",
+            ),
+            "data.promised_window",
+        ),
         (f.replace(f.delivery_created(), 91, "data", "address", "lat"), "data.address.lat"),
         (f.replace(f.delivery_created(), "parcel.teleported", "type"), "type"),
         (f.replace(f.delivery_created(), "surprise", "data", "colour"), "data.colour"),
@@ -60,9 +71,19 @@ async def _message(client: Client, message_id: str) -> dict[str, object]:
         (f.replace(f.stop_completed("d1", "failed"), None, "data", "reason"), "data"),
         (f.route_dispatched(["d1", "d1"]), "data"),
     ],
-    ids=["missing-zone", "unknown-zone", "bad-phone", "bad-locale", "window-reversed",
-         "latitude-out-of-range", "unknown-type", "unknown-field", "missing-id",
-         "failed-without-reason", "duplicate-stop"],
+    ids=[
+        "missing-zone",
+        "unknown-zone",
+        "bad-phone",
+        "bad-locale",
+        "window-reversed",
+        "latitude-out-of-range",
+        "unknown-type",
+        "unknown-field",
+        "missing-id",
+        "failed-without-reason",
+        "duplicate-stop",
+    ],
 )
 async def test_invalid_event_names_the_field_and_stores_nothing(
     client: Client, redis: Redis, event: dict[str, object], field: str
@@ -89,8 +110,13 @@ async def test_route_referencing_unknown_delivery_is_rejected_whole(
     await post_event(client, f.delivery_created("d1"))
     status, body = await post_event(client, f.route_dispatched(["d1", "ghost"]))
     assert status == 400
-    assert body["fields"] == [{"field": "data.stops.1.delivery_id",
-                               "message": "unknown delivery 'ghost'", "type": "reference"}]
+    assert body["fields"] == [
+        {
+            "field": "data.stops.1.delivery_id",
+            "message": "unknown delivery 'ghost'",
+            "type": "reference",
+        }
+    ]
     assert await keys_count(redis, "ds:route:*") == 0
     resp = await client.get("/v1/deliveries/d1", headers=DEMO_KEY)
     assert (await resp.json())["status"] == "created"
@@ -100,7 +126,7 @@ async def test_repeated_event_id_is_acknowledged_and_changes_nothing(
     client: Client, redis: Redis
 ) -> None:
     event = f.delivery_created("d1")
-    status, first = await post_event(client, event)
+    status, _ = await post_event(client, event)
     assert status == 202
     changed = f.replace(event, "Someone Else", "data", "customer", "name")
     status, second = await post_event(client, changed)
@@ -115,8 +141,9 @@ async def test_repeated_event_id_is_acknowledged_and_changes_nothing(
 async def test_missing_and_unknown_api_keys_are_401(client: Client) -> None:
     resp = await client.post("/v1/events", json=f.delivery_created())
     assert resp.status == 401
-    resp = await client.post("/v1/events", json=f.delivery_created(),
-                             headers={"Authorization": "Bearer nope"})
+    resp = await client.post(
+        "/v1/events", json=f.delivery_created(), headers={"Authorization": "Bearer nope"}
+    )
     assert resp.status == 401
     assert (await resp.json())["detail"] == "unknown API key"
 
@@ -185,12 +212,14 @@ async def test_other_brands_cannot_read_a_brands_messages(
 ) -> None:
     from bot.brands import BrandSettings
 
-    await services.brands.save(BrandSettings(brand_id="other", display_name="Other",
-                                             channels=["sandbox"]))
+    await services.brands.save(
+        BrandSettings(brand_id="other", display_name="Other", channels=["sandbox"])
+    )
     other_key = await services.brands.add_api_key("other")
     _, body = await post_event(client, f.delivery_created("d1"))
-    resp = await client.get(f"/v1/messages/{body['messages'][0]}",
-                            headers={"Authorization": f"Bearer {other_key}"})
+    resp = await client.get(
+        f"/v1/messages/{body['messages'][0]}", headers={"Authorization": f"Bearer {other_key}"}
+    )
     assert resp.status == 404
     resp = await client.get("/v1/deliveries/d1", headers={"Authorization": f"Bearer {other_key}"})
     assert resp.status == 404
@@ -202,7 +231,12 @@ async def test_openapi_document_describes_every_event_type(client: Client) -> No
     assert doc["openapi"].startswith("3.1")
     assert "/v1/events" in doc["paths"]
     mapping = doc["components"]["schemas"]["Event"]["discriminator"]["mapping"]
-    assert set(mapping) == {"delivery.created", "route.dispatched", "driver.position",
-                            "stop.completed", "route.eta_changed"}
+    assert set(mapping) == {
+        "delivery.created",
+        "route.dispatched",
+        "driver.position",
+        "stop.completed",
+        "route.eta_changed",
+    }
     for ref in mapping.values():
         assert ref.split("/")[-1] in doc["components"]["schemas"]
