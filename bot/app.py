@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from bot import api, demo, ops, sandbox_web
 from bot.appkeys import SERVICES
@@ -20,6 +20,21 @@ from integrations.base import ChannelRegistry, InboundMessage, StatusUpdate
 ChannelFactory = Callable[[Settings, Redis, Keys], ChannelRegistry]
 
 
+def connect_redis(settings: Settings) -> Redis:
+    """One client per process over a bounded pool that waits for a free connection.
+
+    redis-py's default pool raises at its cap; under a burst of webhooks we would
+    rather queue for a few seconds than fail a request that could have succeeded.
+    """
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        timeout=10,
+        decode_responses=True,
+    )
+    return Redis(connection_pool=pool)
+
+
 def create_app(
     settings: Settings,
     channels: ChannelFactory = build_channels,
@@ -30,7 +45,7 @@ def create_app(
     `channels` chooses the channel registry (a benchmark may add a fake provider);
     `workers=False` serves HTTP only, for a test that drives the outbox by hand.
     """
-    redis = Redis.from_url(settings.redis_url, decode_responses=True, health_check_interval=30)
+    redis = connect_redis(settings)
     registry = channels(settings, redis, Keys(settings.key_prefix))
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -58,6 +73,7 @@ def create_app(
             for channel in registry:
                 await channel.stop()
             await redis.aclose()
+            await redis.connection_pool.disconnect()
             log.info("doorstep.stopped")
 
     # Channels' webhooks are routed now; they reach the services, built at start-up, lazily.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time as clock
 from datetime import time
 from typing import Literal
 
@@ -86,20 +87,33 @@ def hash_api_key(api_key: str) -> str:
 
 
 class BrandStore:
-    """Reads and writes brands; API keys are kept only as SHA-256 hashes."""
+    """Reads and writes brands; API keys are kept only as SHA-256 hashes.
 
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    Every API call needs its brand, so reads are cached in the process for
+    `cache_s` (1 s): a change made through another replica shows within that time.
+    """
+
+    def __init__(self, redis: Redis, keys: Keys, cache_s: float = 1.0) -> None:
         self._redis = redis
         self._keys = keys
+        self._cache_s = cache_s
+        self._brands: dict[str, tuple[float, BrandSettings | None]] = {}
+        self._api_keys: dict[str, tuple[float, str | None]] = {}
 
     async def save(self, settings: BrandSettings) -> None:
         key = self._keys.brand(settings.brand_id)
         await self._redis.hset(key, "settings", settings.model_dump_json())
         await self._redis.sadd(self._keys.brands(), settings.brand_id)
+        self._brands.pop(settings.brand_id, None)
 
     async def get(self, brand_id: str) -> BrandSettings | None:
+        cached = self._brands.get(brand_id)
+        if cached is not None and cached[0] > clock.monotonic():
+            return cached[1]
         raw = await self._redis.hget(self._keys.brand(brand_id), "settings")
-        return None if raw is None else BrandSettings.model_validate_json(raw)
+        brand = None if raw is None else BrandSettings.model_validate_json(raw)
+        self._brands[brand_id] = (clock.monotonic() + self._cache_s, brand)
+        return brand
 
     async def add_api_key(self, brand_id: str, api_key: str | None = None) -> str:
         """Register an API key (a new random one if none is given) and return it."""
@@ -108,11 +122,19 @@ class BrandStore:
         return api_key
 
     async def revoke_api_key(self, api_key: str) -> None:
-        await self._redis.delete(self._keys.api_key(hash_api_key(api_key)))
+        digest = hash_api_key(api_key)
+        await self._redis.delete(self._keys.api_key(digest))
+        self._api_keys.pop(digest, None)
 
     async def brand_for_key(self, api_key: str) -> str | None:
-        brand_id = await self._redis.get(self._keys.api_key(hash_api_key(api_key)))
-        return None if brand_id is None else str(brand_id)
+        digest = hash_api_key(api_key)
+        cached = self._api_keys.get(digest)
+        if cached is not None and cached[0] > clock.monotonic():
+            return cached[1]
+        raw = await self._redis.get(self._keys.api_key(digest))
+        brand_id = None if raw is None else str(raw)
+        self._api_keys[digest] = (clock.monotonic() + self._cache_s, brand_id)
+        return brand_id
 
     async def set_signing_secret(self, brand_id: str, secret: str | None = None) -> str:
         secret = secret or secrets.token_urlsafe(32)

@@ -18,6 +18,15 @@ from bot.keys import Keys
 from bot.logs import configure_logging
 
 
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where it is installed (Linux, macOS): markedly less CPU per request."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 def _serve(settings: Settings) -> None:
     from bot.app import create_app
 
@@ -35,6 +44,7 @@ def _serve(settings: Settings) -> None:
         print=announce,
         shutdown_timeout=20,
         access_log=None,
+        loop=new_event_loop(),
     )
 
 

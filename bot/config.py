@@ -77,6 +77,7 @@ class Settings:
     outbox_backoff_cap: float = 300.0
     outbox_reclaim_idle: float = 30.0
     outbox_block_ms: int = 500
+    redis_max_connections: int = 64
     retention_days: int = 30
     max_body_bytes: int = 256 * 1024
     nlu_url: str | None = None
@@ -116,6 +117,7 @@ class Settings:
             outbox_backoff_cap=_float(env, "DOORSTEP_OUTBOX_BACKOFF_CAP", 300.0),
             outbox_reclaim_idle=_float(env, "DOORSTEP_OUTBOX_RECLAIM_IDLE", 30.0),
             outbox_block_ms=_int(env, "DOORSTEP_OUTBOX_BLOCK_MS", 500),
+            redis_max_connections=_int(env, "REDIS_MAX_CONNECTIONS", 64),
             retention_days=_int(env, "DOORSTEP_RETENTION_DAYS", 30),
             max_body_bytes=_int(env, "DOORSTEP_MAX_BODY_BYTES", 256 * 1024),
             nlu_url=env.get("RASA_URL") or None,

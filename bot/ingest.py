@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from bot.brands import BrandSettings
 from bot.clock import Clock
@@ -58,8 +59,8 @@ class EventService:
     channels: ChannelRegistry
     clock: Clock
     metrics: Metrics
-    handlers: dict[str, Callable[[BrandSettings, Event, float], Awaitable[list[str]]]] = field(
-        default_factory=dict
+    handlers: dict[str, Callable[[BrandSettings, Event, float, Pipeline], Awaitable[list[str]]]] = (
+        field(default_factory=dict)
     )
 
     def __post_init__(self) -> None:
@@ -83,11 +84,15 @@ class EventService:
             self.metrics.events.labels(event.type, outcome).inc()
             return Accepted(outcome)
         try:
-            ids = await self.handlers[event.type](brand, event, origin)
+            # Reads happen as the handler goes; every write, and the "done" mark, land in
+            # one MULTI: an event is applied entirely or not at all.
+            async with self.redis.pipeline(transaction=True) as tx:
+                ids = await self.handlers[event.type](brand, event, origin, tx)
+                tx.set(key, "done", ex=int(EVENT_TTL.total_seconds()))
+                await tx.execute()
         except BaseException:
             await self.redis.delete(key)
             raise
-        await self.redis.set(key, "done", ex=int(EVENT_TTL.total_seconds()))
         self.metrics.events.labels(event.type, "accepted").inc()
         return Accepted("accepted", tuple(ids))
 
@@ -126,7 +131,7 @@ class EventService:
 
     # --- handlers ------------------------------------------------------------
     async def _delivery_created(
-        self, brand: BrandSettings, event: DeliveryCreatedEvent, origin: float
+        self, brand: BrandSettings, event: DeliveryCreatedEvent, origin: float, tx: Pipeline
     ) -> list[str]:
         data = event.data
         channel, contact = self._pick_channel(brand, event)
@@ -160,14 +165,14 @@ class EventService:
                     )
                 }
             )
-        await self.store.put_delivery(record)
+        self.store.queue_deliveries(tx, [record])
         if existing is not None and existing.promised_window == data.promised_window:
             return []
         notice = Notice("delivery_scheduled", {"window": data.promised_window})
-        return await self.notifier.send(brand, [(record, notice)], origin)
+        return self.notifier.queue(tx, brand, [(record, notice)], origin)
 
     async def _route_dispatched(
-        self, brand: BrandSettings, event: RouteDispatchedEvent, origin: float
+        self, brand: BrandSettings, event: RouteDispatchedEvent, origin: float, tx: Pipeline
     ) -> list[str]:
         data = event.data
         deliveries = await self._deliveries(
@@ -212,9 +217,9 @@ class EventService:
                     ),
                 )
             )
-        await self.store.put_route(route)
-        await self.store.put_deliveries(updated)
-        return await self.notifier.send(brand, notices, origin)
+        self.store.queue_route(tx, route)
+        self.store.queue_deliveries(tx, updated)
+        return self.notifier.queue(tx, brand, notices, origin)
 
     async def _nearby(
         self,
@@ -222,6 +227,7 @@ class EventService:
         route: RouteRecord,
         next_arrival: datetime | None,
         origin: float,
+        tx: Pipeline,
     ) -> list[str]:
         """Tell the customers within `nearby_stops` of the driver, once each."""
         remaining = route.remaining()[: brand.nearby_stops]
@@ -256,11 +262,11 @@ class EventService:
                     ),
                 )
             )
-        await self.store.put_deliveries(updated)
-        return await self.notifier.send(brand, notices, origin)
+        self.store.queue_deliveries(tx, updated)
+        return self.notifier.queue(tx, brand, notices, origin)
 
     async def _driver_position(
-        self, brand: BrandSettings, event: DriverPositionEvent, origin: float
+        self, brand: BrandSettings, event: DriverPositionEvent, origin: float, tx: Pipeline
     ) -> list[str]:
         data = event.data
         route = await self._route(brand, data.route_id)
@@ -269,15 +275,15 @@ class EventService:
         route = route.model_copy(
             update={"position": data.position, "position_at": data.recorded_at}
         )
-        await self.store.put_route(route)
+        self.store.queue_route(tx, route)
         remaining = route.remaining()
         next_arrival = None
         if remaining and remaining[0].location is not None:
             next_arrival = data.recorded_at + travel_time(data.position, remaining[0].location)
-        return await self._nearby(brand, route, next_arrival, origin)
+        return await self._nearby(brand, route, next_arrival, origin, tx)
 
     async def _stop_completed(
-        self, brand: BrandSettings, event: StopCompletedEvent, origin: float
+        self, brand: BrandSettings, event: StopCompletedEvent, origin: float, tx: Pipeline
     ) -> list[str]:
         data = event.data
         (delivery,) = await self._deliveries(brand, [data.delivery_id], "data.delivery_id")
@@ -292,7 +298,7 @@ class EventService:
                 "failure_reason": data.reason,
             }
         )
-        await self.store.put_delivery(delivery)
+        self.store.queue_deliveries(tx, [delivery])
         notices: list[tuple[DeliveryRecord, Notice]] = []
         if data.outcome == "delivered":
             notices.append(
@@ -333,7 +339,7 @@ class EventService:
                     ),
                 )
             )
-        ids = await self.notifier.send(brand, notices, origin)
+        ids = self.notifier.queue(tx, brand, notices, origin)
         if route is not None:
             stops = [
                 s.model_copy(update={"status": data.outcome})
@@ -342,12 +348,12 @@ class EventService:
                 for s in route.stops
             ]
             route = route.model_copy(update={"stops": stops})
-            await self.store.put_route(route)
-            ids += await self._nearby(brand, route, None, origin)
+            self.store.queue_route(tx, route)
+            ids += await self._nearby(brand, route, None, origin, tx)
         return ids
 
     async def _eta_changed(
-        self, brand: BrandSettings, event: EtaChangedEvent, origin: float
+        self, brand: BrandSettings, event: EtaChangedEvent, origin: float, tx: Pipeline
     ) -> list[str]:
         data = event.data
         route = await self._route(brand, data.route_id)
@@ -384,6 +390,6 @@ class EventService:
                     )
                 )
             updated.append(delivery.model_copy(update=changes))
-        await self.store.put_route(route)
-        await self.store.put_deliveries(updated)
-        return await self.notifier.send(brand, notices, origin)
+        self.store.queue_route(tx, route)
+        self.store.queue_deliveries(tx, updated)
+        return self.notifier.queue(tx, brand, notices, origin)

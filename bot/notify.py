@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from redis.asyncio.client import Pipeline
+
 from bot.brands import BrandSettings
 from bot.clock import Clock
 from bot.outbox import NewMessage, Outbox
@@ -98,6 +100,17 @@ class Notifier:
             return []
         built = [self.build(brand, delivery, notice, origin_at) for delivery, notice in items]
         return await self.outbox.submit_many(built)
+
+    def queue(
+        self,
+        tx: Pipeline,
+        brand: BrandSettings,
+        items: list[tuple[DeliveryRecord, Notice]],
+        origin_at: float | None = None,
+    ) -> list[str]:
+        """Render notices and add them to the caller's transaction (e.g. an event's)."""
+        built = [self.build(brand, delivery, notice, origin_at) for delivery, notice in items]
+        return self.outbox.queue_submit(tx, built)
 
 
 def minutes_until(moment: datetime, now: datetime) -> timedelta:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import ResponseError
 from redis.typing import EncodableT, FieldT
 
@@ -131,65 +132,64 @@ class Outbox:
 
     async def submit_many(self, items: Iterable[tuple[NewMessage, float | None]]) -> list[str]:
         """Store messages and queue them (now) or defer them (due later), in one transaction."""
+        async with self.redis.pipeline(transaction=True) as tx:
+            ids = self.queue_submit(tx, items)
+            await tx.execute()
+        return ids
+
+    def queue_submit(
+        self, pipe: Pipeline, items: Iterable[tuple[NewMessage, float | None]]
+    ) -> list[str]:
+        """Add the messages' writes to a transaction the caller executes; return their ids."""
         now = self.clock.timestamp()
         ids: list[str] = []
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for message, due_at in items:
-                message_id = new_message_id(now)
-                ids.append(message_id)
-                deferred = due_at is not None and due_at > now
-                record = {
-                    "id": message_id,
-                    "brand_id": message.brand_id,
-                    "delivery_id": message.delivery_id or "",
-                    "type": message.type,
-                    "channel": message.channel,
-                    "to": message.to,
-                    "text": message.text,
-                    "media": json.dumps(list(message.media_urls)),
-                    "choices": json.dumps(list(message.choices)),
-                    "status": "deferred" if deferred else "queued",
-                    "attempts": 0,
-                    "created_at": now,
-                    "due_at": due_at if deferred else now,
-                    "supersede_key": message.supersede_key or "",
-                    "expires_at": message.expires_at or "",
-                    "origin_at": message.origin_at or now,
-                }
-                key = self.keys.message(message_id)
-                pipe.hset(key, mapping=_hash(record))
-                pipe.expire(key, self.retention_s)
-                if message.supersede_key:
-                    pipe.set(
-                        self.keys.supersede(message.supersede_key), message_id, ex=self.retention_s
-                    )
-                if message.delivery_id:
-                    lkey = self.keys.delivery_messages(message.brand_id, message.delivery_id)
-                    pipe.rpush(lkey, message_id)
-                    pipe.expire(lkey, self.retention_s)
-                if deferred:
-                    assert due_at is not None
-                    pipe.zadd(self.keys.due(), {message_id: due_at})
-                else:
-                    pipe.xadd(self.keys.outbox(), {"id": message_id})
-            await pipe.execute()
+        for message, due_at in items:
+            message_id = new_message_id(now)
+            ids.append(message_id)
+            deferred = due_at is not None and due_at > now
+            record = {
+                "id": message_id,
+                "brand_id": message.brand_id,
+                "delivery_id": message.delivery_id or "",
+                "type": message.type,
+                "channel": message.channel,
+                "to": message.to,
+                "text": message.text,
+                "media": json.dumps(list(message.media_urls)),
+                "choices": json.dumps(list(message.choices)),
+                "status": "deferred" if deferred else "queued",
+                "attempts": 0,
+                "created_at": now,
+                "due_at": due_at if deferred else now,
+                "supersede_key": message.supersede_key or "",
+                "expires_at": message.expires_at or "",
+                "origin_at": message.origin_at or now,
+            }
+            key = self.keys.message(message_id)
+            pipe.hset(key, mapping=_hash(record))
+            pipe.expire(key, self.retention_s)
+            if message.supersede_key:
+                pipe.set(
+                    self.keys.supersede(message.supersede_key), message_id, ex=self.retention_s
+                )
+            if message.delivery_id:
+                lkey = self.keys.delivery_messages(message.brand_id, message.delivery_id)
+                pipe.rpush(lkey, message_id)
+                pipe.expire(lkey, self.retention_s)
+            if deferred:
+                assert due_at is not None
+                pipe.zadd(self.keys.due(), {message_id: due_at})
+            else:
+                pipe.xadd(self.keys.outbox(), {"id": message_id})
         return ids
 
     # --- reading -------------------------------------------------------------
     async def get(self, message_id: str) -> dict[str, Any] | None:
-        raw = await self.redis.hgetall(self.keys.message(message_id))
-        if not raw:
-            return None
-        record: dict[str, Any] = {str(k): v for k, v in raw.items()}
-        record["media"] = json.loads(record.get("media") or "[]")
-        record["choices"] = json.loads(record.get("choices") or "[]")
-        record["attempts"] = int(record.get("attempts") or 0)
-        return record
+        return (await self._load([message_id]))[0]
 
     async def for_delivery(self, brand_id: str, delivery_id: str) -> list[dict[str, Any]]:
         ids = await self.redis.lrange(self.keys.delivery_messages(brand_id, delivery_id), 0, -1)
-        records = [await self.get(str(i)) for i in ids]
-        return [r for r in records if r is not None]
+        return [r for r in await self._load([str(i) for i in ids]) if r is not None]
 
     async def depth(self) -> dict[str, int]:
         ready = await self.redis.xlen(self.keys.outbox())
@@ -253,69 +253,119 @@ class Outbox:
         return len(claimed)
 
     async def process(self, entries: list[tuple[str, dict[Any, Any]]]) -> None:
-        """Send a batch: different recipients in parallel, one recipient's in order."""
-        by_recipient: dict[str, list[tuple[str, str]]] = defaultdict(list)
-        records: dict[str, dict[str, Any]] = {}
-        for entry_id, fields in entries:
-            message_id = str(fields.get("id", ""))
-            record = await self.get(message_id) if message_id else None
-            if record is None:
-                await self._ack(str(entry_id))
-                continue
-            records[message_id] = record
-            by_recipient[record["to"]].append((str(entry_id), message_id))
+        """Send a batch: three Redis round trips for the batch, then one per message sent.
 
-        async def run(items: list[tuple[str, str]]) -> None:
-            for entry_id, message_id in items:
-                await self._handle(entry_id, records[message_id])
+        Different recipients are sent in parallel; one recipient's messages in order.
+        """
+        pairs = [(str(entry_id), str(fields.get("id", ""))) for entry_id, fields in entries]
+        records = await self._load([message_id for _, message_id in pairs])
+        verdicts = await self._verdicts(records)
+        to_send: list[tuple[str, dict[str, Any]]] = []
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for (entry_id, _), record, verdict in zip(pairs, records, verdicts, strict=True):
+                if verdict == "send":
+                    assert record is not None
+                    to_send.append((entry_id, record))
+                    continue
+                self._queue_ack(pipe, entry_id)
+                if record is None or verdict == "ack":
+                    continue  # unknown, or a replayed entry of a message already handled
+                status = "failed" if verdict == "opted out" else "superseded"
+                error = "recipient opted out" if verdict == "opted out" else verdict
+                pipe.hset(
+                    self.keys.message(record["id"]),
+                    mapping=_hash(
+                        {"status": status, "error": error, "updated_at": self.clock.timestamp()}
+                    ),
+                )
+                label = "opted_out" if verdict == "opted out" else "superseded"
+                self.metrics.messages.labels(record["type"], record["channel"], label).inc()
+            await pipe.execute()
+        if not to_send:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for _, record in to_send:
+                pipe.hincrby(self.keys.message(record["id"]), "attempts", 1)
+                pipe.hset(self.keys.message(record["id"]), "status", "sending")
+            counts = await pipe.execute()
+        by_recipient: dict[str, list[tuple[str, dict[str, Any], int]]] = defaultdict(list)
+        for n, (entry_id, record) in enumerate(to_send):
+            by_recipient[record["to"]].append((entry_id, record, int(counts[2 * n])))
+
+        async def run(items: list[tuple[str, dict[str, Any], int]]) -> None:
+            for entry_id, record, attempt in items:
+                await self._send(entry_id, record, attempt)
 
         await asyncio.gather(*(run(items) for items in by_recipient.values()))
 
-    async def _ack(self, entry_id: str) -> None:
+    async def _load(self, message_ids: list[str]) -> list[dict[str, Any] | None]:
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xack(self.keys.outbox(), GROUP, entry_id)
-            pipe.xdel(self.keys.outbox(), entry_id)
-            await pipe.execute()
+            for message_id in message_ids:
+                pipe.hgetall(self.keys.message(message_id or "-"))
+            raws = await pipe.execute()
+        records: list[dict[str, Any] | None] = []
+        for raw in raws:
+            if not raw:
+                records.append(None)
+                continue
+            record: dict[str, Any] = {str(k): v for k, v in raw.items()}
+            record["media"] = json.loads(record.get("media") or "[]")
+            record["choices"] = json.loads(record.get("choices") or "[]")
+            record["attempts"] = int(record.get("attempts") or 0)
+            records.append(record)
+        return records
+
+    async def _verdicts(self, records: list[dict[str, Any] | None]) -> list[str]:
+        """'send', 'ack' (nothing to do), 'opted out', 'outdated' or 'superseded by <id>'."""
+        now = self.clock.timestamp()
+        checks: list[tuple[int, str]] = []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for n, record in enumerate(records):
+                if record is None:
+                    continue
+                if record.get("supersede_key"):
+                    pipe.get(self.keys.supersede(record["supersede_key"]))
+                    checks.append((n, "newest"))
+                if record["type"] not in OPT_OUT_EXEMPT:
+                    pipe.exists(
+                        self.keys.optout(record["brand_id"], record["channel"], record["to"])
+                    )
+                    checks.append((n, "optout"))
+            results = await pipe.execute() if checks else []
+        newest: dict[int, Any] = {}
+        opted_out: set[int] = set()
+        for (n, kind), value in zip(checks, results, strict=True):
+            if kind == "newest":
+                newest[n] = value
+            elif value:
+                opted_out.add(n)
+        verdicts = []
+        for n, record in enumerate(records):
+            if record is None or record.get("provider_id") or record["status"] in FINAL:
+                verdicts.append("ack")
+            elif record.get("expires_at") and float(record["expires_at"]) < now:
+                verdicts.append("outdated")
+            elif newest.get(n) is not None and str(newest[n]) != record["id"]:
+                verdicts.append(f"superseded by {newest[n]!s}")
+            elif n in opted_out:
+                verdicts.append("opted out")
+            else:
+                verdicts.append("send")
+        return verdicts
+
+    def _queue_ack(self, pipe: Any, entry_id: str) -> None:
+        pipe.xack(self.keys.outbox(), GROUP, entry_id)
+        pipe.xdel(self.keys.outbox(), entry_id)
 
     async def _finish(self, entry_id: str, message_id: str, fields: dict[str, Any]) -> None:
         fields["updated_at"] = self.clock.timestamp()
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.keys.message(message_id), mapping=_hash(fields))
-            pipe.xack(self.keys.outbox(), GROUP, entry_id)
-            pipe.xdel(self.keys.outbox(), entry_id)
+            self._queue_ack(pipe, entry_id)
             await pipe.execute()
 
-    async def _skip_reason(self, record: dict[str, Any]) -> str | None:
-        now = self.clock.timestamp()
-        if record.get("expires_at") and float(record["expires_at"]) < now:
-            return "outdated"
-        key = record.get("supersede_key")
-        if key:
-            newest = await self.redis.get(self.keys.supersede(key))
-            if newest is not None and str(newest) != record["id"]:
-                return f"superseded by {newest!s}"
-        return None
-
-    async def _handle(self, entry_id: str, record: dict[str, Any]) -> None:
+    async def _send(self, entry_id: str, record: dict[str, Any], attempt: int) -> None:
         message_id = record["id"]
-        if record.get("provider_id") or record["status"] in FINAL:
-            await self._ack(entry_id)  # a replayed entry of a message already handled
-            return
-        skip = await self._skip_reason(record)
-        if skip is not None:
-            await self._finish(entry_id, message_id, {"status": "superseded", "error": skip})
-            self.metrics.messages.labels(record["type"], record["channel"], "superseded").inc()
-            return
-        if record["type"] not in OPT_OUT_EXEMPT and await self.redis.exists(
-            self.keys.optout(record["brand_id"], record["channel"], record["to"])
-        ):
-            await self._finish(
-                entry_id, message_id, {"status": "failed", "error": "recipient opted out"}
-            )
-            self.metrics.messages.labels(record["type"], record["channel"], "opted_out").inc()
-            return
-        attempt = int(await self.redis.hincrby(self.keys.message(message_id), "attempts", 1))
-        await self.redis.hset(self.keys.message(message_id), "status", "sending")
         try:
             channel = self.channels.get(record["channel"])
             started = time.perf_counter()
@@ -350,19 +400,24 @@ class Outbox:
             "provider_id": result.provider_id,
             "sent_at": now,
             "error": "",
+            "updated_at": now,
         }
         if result.segments is not None:
             fields["segments"] = result.segments
         if result.status == "delivered":
             fields["delivered_at"] = now
-        await self.redis.set(
-            self.keys.provider_message(record["channel"], result.provider_id),
-            message_id,
-            ex=self.retention_s,
-        )
-        await self._finish(entry_id, message_id, fields)
-        if record.get("delivery_id"):
-            await self._record_transcript(record, now)
+        # One transaction: the provider id (so a retry is a no-op), the ack, the transcript.
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.keys.message(message_id), mapping=_hash(fields))
+            pipe.set(
+                self.keys.provider_message(record["channel"], result.provider_id),
+                message_id,
+                ex=self.retention_s,
+            )
+            self._queue_ack(pipe, entry_id)
+            if record.get("delivery_id"):
+                self._queue_transcript(pipe, record, now)
+            await pipe.execute()
         log.info(
             "outbox.sent",
             message_id=message_id,
@@ -372,7 +427,7 @@ class Outbox:
             attempt=attempt,
         )
 
-    async def _record_transcript(self, record: dict[str, Any], at: float) -> None:
+    def _queue_transcript(self, pipe: Any, record: dict[str, Any], at: float) -> None:
         """What the customer actually received, for the conversation view."""
         key = self.keys.transcript(record["brand_id"], record["delivery_id"])
         entry = json.dumps(
@@ -385,11 +440,9 @@ class Outbox:
                 "message_id": record["id"],
             }
         )
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.rpush(key, entry)
-            pipe.ltrim(key, -500, -1)
-            pipe.expire(key, self.retention_s)
-            await pipe.execute()
+        pipe.rpush(key, entry)
+        pipe.ltrim(key, -500, -1)
+        pipe.expire(key, self.retention_s)
 
     async def _failed_attempt(
         self, entry_id: str, record: dict[str, Any], attempt: int, exc: ChannelSendError
@@ -415,8 +468,7 @@ class Outbox:
                 ),
             )
             pipe.zadd(self.keys.due(), {record["id"]: due})
-            pipe.xack(self.keys.outbox(), GROUP, entry_id)
-            pipe.xdel(self.keys.outbox(), entry_id)
+            self._queue_ack(pipe, entry_id)
             await pipe.execute()
         self.metrics.messages.labels(record["type"], record["channel"], "retrying").inc()
         log.warning(

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from bot.events import Address, Customer, GeoPoint, Item, Window
 from bot.keys import Keys
@@ -93,22 +94,23 @@ class Store:
         return [None if r is None else DeliveryRecord.model_validate_json(r) for r in raws]
 
     async def put_delivery(self, record: DeliveryRecord) -> None:
-        await self.put_deliveries([record])
+        async with self._redis.pipeline(transaction=True) as tx:
+            self.queue_deliveries(tx, [record])
+            await tx.execute()
 
-    async def put_deliveries(self, records: list[DeliveryRecord]) -> None:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for record in records:
-                pipe.set(
-                    self._keys.delivery(record.brand_id, record.delivery_id),
-                    record.model_dump_json(),
-                    ex=self._ttl,
-                )
-                pipe.set(
-                    self._keys.address(record.channel, record.contact),
-                    f"{record.brand_id}/{record.delivery_id}",
-                    ex=self._ttl,
-                )
-            await pipe.execute()
+    def queue_deliveries(self, tx: Pipeline, records: list[DeliveryRecord]) -> None:
+        """Add the writes of `records` to a transaction the caller executes."""
+        for record in records:
+            tx.set(
+                self._keys.delivery(record.brand_id, record.delivery_id),
+                record.model_dump_json(),
+                ex=self._ttl,
+            )
+            tx.set(
+                self._keys.address(record.channel, record.contact),
+                f"{record.brand_id}/{record.delivery_id}",
+                ex=self._ttl,
+            )
 
     async def delivery_at(self, channel: str, contact: str) -> tuple[str, str] | None:
         """(brand, delivery) of the newest delivery reachable at a channel address."""
@@ -122,8 +124,8 @@ class Store:
         raw = await self._redis.get(self._keys.route(brand_id, route_id))
         return None if raw is None else RouteRecord.model_validate_json(raw)
 
-    async def put_route(self, record: RouteRecord) -> None:
-        await self._redis.set(
+    def queue_route(self, tx: Pipeline, record: RouteRecord) -> None:
+        tx.set(
             self._keys.route(record.brand_id, record.route_id),
             record.model_dump_json(),
             ex=self._ttl,
