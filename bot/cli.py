@@ -16,6 +16,7 @@ from bot.brands import BrandSettings, BrandStore
 from bot.config import ConfigError, Settings
 from bot.keys import Keys
 from bot.logs import configure_logging
+from routing_adapter import cli as route_cli
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -114,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     brand.add_argument("--require-signature", action="store_true")
     brand.add_argument("--update", action="store_true")
     brand.set_defaults(func=cmd_brand_create)
+    route_cli.add_parser(sub)
     return parser
 
 
