@@ -10,7 +10,7 @@ event-loop lag measured while solves run in the process pool.
 Instances: ../shared/bench/routing (Dumas et al. 1995, n = 20..100, proven optima).
 n = 200: the public Dumas n200 files are not reachable from this machine, so
 `--n200 K` generates K instances by Dumas's published procedure (200 customers on a
-50 x 50 grid, windows of width 20..40 around a random tour's arrival times) and
+50 x 50 grid, windows of width up to 20, 40 or 60 around a random tour's arrival times) and
 reports the gap to a 30-second run of the same solver ("reference"), not to a
 proven optimum.
 """
@@ -173,9 +173,10 @@ def main() -> None:
 
     gaps200: list[float] = []
     for k in range(args.n200):
-        p = generate_dumas_like(seed=k + 1)
+        width = (20, 40, 60)[k % 3]
+        p = generate_dumas_like(seed=k + 1, width=width)
         ref = solve(p, args.reference_limit)
-        r = run_one(f"gen200.{k + 1}", p, args.time_limit)
+        r = run_one(f"gen200w{width}.{k + 1}", p, args.time_limit)
         gap = 100 * (int(r["travel"]) - ref.travel) / ref.travel  # type: ignore[call-overload]
         gaps200.append(gap if r["feasible"] else math.inf)
         print(

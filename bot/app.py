@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 from redis.asyncio import BlockingConnectionPool, Redis
 
-from bot import api, demo, ops, sandbox_web
+from bot import api, demo, ops, routing_api, sandbox_web
 from bot.appkeys import SERVICES
 from bot.channels import build_channels
 from bot.config import Settings
@@ -87,6 +87,7 @@ def create_app(
     app.cleanup_ctx.append(lifecycle)
     app.add_routes(api.routes)
     app.add_routes(ops.routes)
+    app.add_routes(routing_api.routes)
     app.add_routes(sandbox_web.routes)
     app.add_routes(sandbox_web.static_routes())
     for channel in registry:

@@ -255,6 +255,9 @@ class EventError(ValueError):
         super().__init__("; ".join(f"{f['field']}: {f['message']}" for f in fields))
         self.fields = fields
 
+    def __reduce__(self) -> tuple[type[EventError], tuple[list[dict[str, str]]]]:
+        return (self.__class__, (self.fields,))
+
 
 def _path(loc: tuple[int | str, ...]) -> str:
     # The discriminated union puts the event type in the path ("data" is what a caller wrote).

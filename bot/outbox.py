@@ -377,6 +377,7 @@ class Outbox:
                     text=record["text"],
                     media_urls=tuple(record["media"]),
                     choices=tuple(record["choices"]),
+                    brand_id=record["brand_id"],
                 )
             )
         except KeyError as exc:

@@ -22,9 +22,11 @@ from bot.metrics import Metrics
 from bot.notify import Notifier
 from bot.outbox import Outbox, OutboxPolicy
 from bot.render import Renderer
+from bot.routes import RouteService
 from bot.store import Store
 from integrations.base import ChannelRegistry
 from integrations.sandbox import SandboxChannel
+from routing_adapter.engine import OrToolsEngine, RoutingAdapter
 
 
 @dataclass
@@ -42,6 +44,8 @@ class Services:
     notifier: Notifier
     events: EventService
     inbound: InboundService
+    routing: RoutingAdapter
+    route_changes: RouteService
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -84,6 +88,12 @@ async def build_services(settings: Settings, redis: Redis, channels: ChannelRegi
     events = EventService(redis, keys, store, notifier, registry, clock, metrics)
     handoff = HandoffToAgent(redis, keys, notifier, clock)
     inbound = InboundService(redis, keys, store, brands, notifier, clock, metrics, handoff)
+    # Solves run in worker processes, started on first use (a test app that never
+    # re-plans never starts one).
+    routing = OrToolsEngine(
+        workers=settings.routing_workers, time_limit=settings.routing_time_limit
+    )
+    route_changes = RouteService(store, events, outbox, routing, clock)
     return Services(
         settings,
         redis,
@@ -98,6 +108,8 @@ async def build_services(settings: Settings, redis: Redis, channels: ChannelRegi
         notifier,
         events,
         inbound,
+        routing,
+        route_changes,
     )
 
 
@@ -154,6 +166,8 @@ async def start_workers(services: Services) -> None:
 async def stop_workers(services: Services, grace: float = 15.0) -> None:
     """Graceful: stop taking new work, let in-flight batches finish, then cancel stragglers."""
     services.stopping.set()
+    if isinstance(services.routing, OrToolsEngine):
+        services.routing.close()
     if not services.tasks:
         return
     _done, pending = await asyncio.wait(services.tasks, timeout=grace)

@@ -124,6 +124,11 @@ class Store:
         raw = await self._redis.get(self._keys.route(brand_id, route_id))
         return None if raw is None else RouteRecord.model_validate_json(raw)
 
+    async def put_route(self, record: RouteRecord) -> None:
+        async with self._redis.pipeline(transaction=True) as tx:
+            self.queue_route(tx, record)
+            await tx.execute()
+
     def queue_route(self, tx: Pipeline, record: RouteRecord) -> None:
         tx.set(
             self._keys.route(record.brand_id, record.route_id),

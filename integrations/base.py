@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Literal, Protocol, runtime_checkable
 
 from aiohttp import web
@@ -28,6 +29,8 @@ class OutboundMessage:
     text: str
     media_urls: tuple[str, ...] = ()
     choices: tuple[str, ...] = ()
+    # Whose message it is: a provider may need per-brand credentials or signing keys.
+    brand_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,21 @@ class RetryAfter(ChannelSendError):
     def __init__(self, seconds: float, message: str = "rate limited") -> None:
         super().__init__(f"{message}; retry after {seconds:g}s", retryable=True, code="429")
         self.seconds = seconds
+
+
+def parse_retry_after(value: str | None, default: float = 30.0) -> float:
+    """Seconds from a Retry-After header: delta-seconds or an HTTP date (RFC 9110)."""
+    if not value:
+        return default
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return default
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
 
 
 @runtime_checkable

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, Protocol
@@ -316,13 +317,22 @@ class OrToolsEngine:
         slot_s: int = 7200,
         max_offers: int = 3,
     ) -> None:
+        self._workers = workers
         self._pool = ProcessPoolExecutor(max_workers=workers)
         self.time_limit = time_limit
         self.slot_s = slot_s
         self.max_offers = max_offers
 
     async def _run(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool, fn, *args)
+        except BrokenProcessPool:
+            # A solver process died (killed, or a native crash): replace the pool and try
+            # once more, so one bad solve does not take routing down for the whole process.
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = ProcessPoolExecutor(max_workers=self._workers)
+            return await loop.run_in_executor(self._pool, fn, *args)
 
     async def optimize(self, plan: Plan, time_limit: float | None = None) -> RouteResult:
         result: RouteResult = await self._run(optimize, plan, time_limit or self.time_limit)

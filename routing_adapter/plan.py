@@ -8,6 +8,7 @@ plan's origin.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
@@ -33,6 +34,10 @@ class PlanError(ValueError):
     def __init__(self, fields: list[dict[str, str]]) -> None:
         super().__init__("; ".join(f"{f['field']}: {f['message']}" for f in fields))
         self.fields = fields
+
+    def __reduce__(self) -> tuple[type[PlanError], tuple[list[dict[str, str]]]]:
+        # Raised in a solver process and re-raised here: rebuild from the fields.
+        return (self.__class__, (self.fields,))
 
 
 class _Model(BaseModel):
@@ -173,11 +178,14 @@ def parse_plan(raw: bytes | str | dict[str, object]) -> Plan:
         ) from None
 
 
-def _seconds(value: Time, origin: datetime | None, where: str) -> int:
+def _seconds(value: Time, origin: datetime | None, where: str, round_up: bool = False) -> int:
+    """Whole seconds from the origin; window starts round up and ends down, so that a
+    whole-second schedule never starts a visit before its window opens."""
     if isinstance(value, datetime):
         if origin is None:
             raise PlanError([{"field": where, "message": "a datetime, but driver.time is seconds"}])
-        return int((value - origin).total_seconds())
+        offset = (value - origin).total_seconds()
+        return math.ceil(offset) if round_up else math.floor(offset)
     if origin is not None:
         raise PlanError([{"field": where, "message": "seconds, but driver.time is a datetime"}])
     return value
@@ -263,7 +271,7 @@ def build_problem(
         if stop.window is None:
             windows.append((t0, horizon_guess))
             continue
-        a = _seconds(stop.window.start, origin, f"stops.{i}.window.start")
+        a = _seconds(stop.window.start, origin, f"stops.{i}.window.start", round_up=True)
         b = _seconds(stop.window.end, origin, f"stops.{i}.window.end")
         windows.append((max(a, t0), b - 1))  # [start, end): service must begin before the end
     windows.append((t0, horizon_guess))
@@ -287,7 +295,7 @@ def build_problem(
         )
     breaks = tuple(
         BreakSpec(
-            _seconds(b.window.start, origin, f"breaks.{i}.window.start"),
+            _seconds(b.window.start, origin, f"breaks.{i}.window.start", round_up=True),
             _seconds(b.window.end, origin, f"breaks.{i}.window.end"),
             b.duration_s,
         )
