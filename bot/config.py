@@ -80,6 +80,7 @@ class Settings:
     redis_max_connections: int = 64
     routing_workers: int = 2
     routing_time_limit: float = 1.0
+    osrm_url: str | None = None
     retention_days: int = 30
     max_body_bytes: int = 256 * 1024
     nlu_url: str | None = None
@@ -122,6 +123,7 @@ class Settings:
             redis_max_connections=_int(env, "REDIS_MAX_CONNECTIONS", 64),
             routing_workers=_int(env, "DOORSTEP_ROUTING_WORKERS", 2),
             routing_time_limit=_float(env, "DOORSTEP_ROUTING_TIME_LIMIT", 1.0),
+            osrm_url=env.get("OSRM_URL") or None,
             retention_days=_int(env, "DOORSTEP_RETENTION_DAYS", 30),
             max_body_bytes=_int(env, "DOORSTEP_MAX_BODY_BYTES", 256 * 1024),
             nlu_url=env.get("RASA_URL") or None,

@@ -20,9 +20,11 @@ from bot.brands import BrandSettings
 from bot.clock import Clock
 from bot.events import Window, parse_event
 from bot.ingest import EventService
+from bot.logs import log
 from bot.outbox import NewMessage, Outbox
 from bot.store import DeliveryRecord, RouteRecord, RouteStop, Store
 from routing_adapter.engine import Change, ChangeResult, RoutingAdapter
+from routing_adapter.osrm import OsrmError, OsrmTable
 from routing_adapter.plan import Plan, PlanError
 
 
@@ -37,6 +39,8 @@ class RouteService:
     outbox: Outbox
     adapter: RoutingAdapter
     clock: Clock
+    # Road travel times when an OSRM server is configured; great-circle estimates otherwise.
+    osrm: OsrmTable | None = None
 
     async def plan_of(
         self, brand: BrandSettings, route: RouteRecord
@@ -80,6 +84,11 @@ class RouteService:
                 "stops": stops,
             }
         )
+        if self.osrm is not None:
+            try:
+                plan = await self.osrm.with_matrix(plan)
+            except OsrmError as exc:  # keep serving customers on estimated times
+                log.warning("routing.osrm_unavailable", error=str(exc))
         return plan, by_stop
 
     async def apply_change(

@@ -9,6 +9,7 @@ import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import aiohttp
 from redis.asyncio import Redis
 
 from bot.brands import BrandStore
@@ -27,6 +28,7 @@ from bot.store import Store
 from integrations.base import ChannelRegistry
 from integrations.sandbox import SandboxChannel
 from routing_adapter.engine import OrToolsEngine, RoutingAdapter
+from routing_adapter.osrm import OsrmTable
 
 
 @dataclass
@@ -93,7 +95,8 @@ async def build_services(settings: Settings, redis: Redis, channels: ChannelRegi
     routing = OrToolsEngine(
         workers=settings.routing_workers, time_limit=settings.routing_time_limit
     )
-    route_changes = RouteService(store, events, outbox, routing, clock)
+    osrm = OsrmTable(aiohttp.ClientSession(), settings.osrm_url) if settings.osrm_url else None
+    route_changes = RouteService(store, events, outbox, routing, clock, osrm)
     return Services(
         settings,
         redis,
@@ -168,6 +171,8 @@ async def stop_workers(services: Services, grace: float = 15.0) -> None:
     services.stopping.set()
     if isinstance(services.routing, OrToolsEngine):
         services.routing.close()
+    if services.route_changes.osrm is not None:
+        await services.route_changes.osrm.close()
     if not services.tasks:
         return
     _done, pending = await asyncio.wait(services.tasks, timeout=grace)

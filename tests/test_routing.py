@@ -424,3 +424,51 @@ async def test_engine_reports_bad_plans_from_its_workers_and_survives_a_dead_wor
         assert result.feasible
     finally:
         engine.close()
+
+
+async def test_osrm_table_becomes_the_plans_matrix() -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from routing_adapter.osrm import OsrmError, OsrmTable
+
+    asked: list[str] = []
+
+    async def table(request: web.Request) -> web.Response:
+        asked.append(request.match_info["coords"])
+        n = len(request.match_info["coords"].split(";"))
+        if n > 50:
+            return web.json_response({"code": "TooBig", "message": "too many coordinates"})
+        durations = [[0 if i == j else 300 + 10 * abs(i - j) for j in range(n)] for i in range(n)]
+        durations[1][2] = None  # an unreachable pair
+        return web.json_response({"code": "Ok", "durations": durations})
+
+    app = web.Application()
+    app.router.add_get("/table/v1/driving/{coords}", table)
+    server = TestServer(app)
+    await server.start_server()
+    import aiohttp
+
+    osrm = OsrmTable(aiohttp.ClientSession(), str(server.make_url("/")))
+    try:
+        plan = parse_plan(json.loads((ROOT / "routing_adapter/examples/plan.json").read_text()))
+        with_roads = await osrm.with_matrix(plan)
+        assert asked[0].startswith("-73.944200,40.678200;")  # lon,lat as OSRM wants
+        assert with_roads.matrix is not None and len(with_roads.matrix) == len(plan.stops) + 2
+        assert with_roads.matrix[1][2] == 24 * 3600
+        assert with_roads.stops[0].location.index == 1
+        result = optimize(with_roads, 0.3)
+        assert sorted(result.sequence) == sorted(s.id for s in plan.stops)
+        big = parse_plan(
+            {
+                **plan.model_dump(mode="json"),
+                "stops": [
+                    {**plan.stops[0].model_dump(mode="json"), "id": f"x{i}"} for i in range(60)
+                ],
+            }
+        )
+        with pytest.raises(OsrmError, match="TooBig"):
+            await osrm.with_matrix(big)
+    finally:
+        await osrm.close()
+        await server.close()
