@@ -145,7 +145,7 @@ async def loop_lag(pool: ProcessPoolExecutor, problems: list[Problem], limit: fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--time-limit", type=float, default=1.0)
-    parser.add_argument("--n200", type=int, default=3, help="generated n=200 instances")
+    parser.add_argument("--n200", type=int, default=5, help="generated n=200 instances")
     parser.add_argument("--reference-limit", type=float, default=30.0)
     args = parser.parse_args()
 
@@ -173,7 +173,7 @@ def main() -> None:
 
     gaps200: list[float] = []
     for k in range(args.n200):
-        width = (20, 40, 60)[k % 3]
+        width = (20, 40, 60, 40, 60)[k % 5]
         p = generate_dumas_like(seed=k + 1, width=width)
         ref = solve(p, args.reference_limit)
         r = run_one(f"gen200w{width}.{k + 1}", p, args.time_limit)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from aiohttp import web
 from redis.asyncio import Redis
 
+from bot import resolvecli
 from bot.brands import BrandSettings, BrandStore
 from bot.config import ConfigError, Settings
 from bot.keys import Keys
@@ -116,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     brand.add_argument("--update", action="store_true")
     brand.set_defaults(func=cmd_brand_create)
     route_cli.add_parser(sub)
+    resolve = sub.add_parser(
+        "resolve-time", help="JSON lines {span, reference, timezone} -> {start, end} or {error}"
+    )
+    resolve.set_defaults(func=lambda args, settings: resolvecli.run())
     return parser
 
 

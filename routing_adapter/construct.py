@@ -8,6 +8,8 @@ time that keeps the rest of the route on time (Savelsbergh's forward slack).
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
 
 from routing_adapter.plan import Problem
@@ -112,32 +114,49 @@ def insert_all(p: Problem, route: list[int], order: list[int]) -> tuple[list[int
     return route, left
 
 
+def _reinsert(p: Problem, route: list[int], nodes: list[int]) -> list[int] | None:
+    """`route` with every node of `nodes` inserted on time (earliest deadline first)."""
+    trial = list(route)
+    for node in sorted(nodes, key=lambda v: p.windows[v][1]):
+        found = best_insertion(p, trial, node)
+        if found is None:
+            return None
+        trial.insert(found[1], node)
+    return trial
+
+
 def repair(
-    p: Problem, route: list[int], stuck: list[int], tries: int = 15
+    p: Problem, route: list[int], stuck: list[int], tries: int = 15, pair_tries: int = 8
 ) -> tuple[list[int], list[int]]:
-    """Make room for stuck stops by moving one routed stop (the closest in time)."""
+    """Make room for stuck stops by moving one routed stop, or two, close to them in time.
+
+    Moving one is tried among the `tries` stops whose windows are closest; if none
+    works, pairs among the closest `pair_tries` (a stop with a narrow window between
+    two others often needs both of them moved).
+    """
     left: list[int] = []
     for u in stuck:
         mid = sum(p.windows[u]) / 2
-        candidates = sorted(
+        near = sorted(
             (i for i, v in enumerate(route) if v != p.serving),
             key=lambda i: abs(sum(p.windows[route[i]]) / 2 - mid),
-        )[:tries]
+        )
+        options: list[tuple[int, ...]] = [(i,) for i in near[:tries]]
+        options += [
+            (a, b) for k, a in enumerate(near[:pair_tries]) for b in near[k + 1 : pair_tries]
+        ]
         placed: tuple[int, list[int]] | None = None
-        for i in candidates:
-            v = route[i]
-            trial = route[:i] + route[i + 1 :]
-            at_u = best_insertion(p, trial, u)
-            if at_u is None:
-                continue
-            trial.insert(at_u[1], u)
-            at_v = best_insertion(p, trial, v)
-            if at_v is None:
-                continue
-            trial.insert(at_v[1], v)
-            cost = route_cost(p, trial)
-            if placed is None or cost < placed[0]:
-                placed = (cost, trial)
+        for positions in options:
+            if placed is not None and len(positions) == 2:
+                break  # a single move worked: prefer it over moving two
+            moved = [route[i] for i in positions]
+            trial = [v for i, v in enumerate(route) if i not in positions]
+            with_u = _reinsert(p, trial, [u])
+            result = _reinsert(p, with_u, moved) if with_u is not None else None
+            if result is not None:
+                cost = route_cost(p, result)
+                if placed is None or cost < placed[0]:
+                    placed = (cost, result)
         if placed is None:
             left.append(u)
         else:
@@ -145,7 +164,9 @@ def repair(
     return route, left
 
 
-def construct(p: Problem, current: list[int] | None = None) -> tuple[list[int], list[int]]:
+def construct(
+    p: Problem, current: list[int] | None = None, budget_s: float = math.inf
+) -> tuple[list[int], list[int]]:
     """A feasible route serving as many stops as the heuristics manage.
 
     With a current sequence, its stops keep their order as far as it stays on time
@@ -170,10 +191,22 @@ def construct(p: Problem, current: list[int] | None = None) -> tuple[list[int], 
         sorted(stops, key=lambda v: p.windows[v][0] + p.windows[v][1]),
     )
     seed = [p.serving] if p.serving is not None else []
+    deadline = time.perf_counter() + budget_s
     for order in orders:
+        if candidates and time.perf_counter() > deadline:
+            break  # the rest of the time belongs to the local search
         rest = [v for v in order if v != p.serving]
-        route, left = insert_all(p, seed, rest)
-        candidates.append(repair(p, route, left) if left else (route, left))
+        hard: list[int] = []
+        for _ in range(4):
+            # Stops that did not fit go first next time: they are the hard ones.
+            attempt = hard + [v for v in rest if v not in hard]
+            route, left = insert_all(p, seed, attempt)
+            if left:
+                route, left = repair(p, route, left)
+            candidates.append((route, left))
+            if not left or time.perf_counter() > deadline:
+                break
+            hard += [v for v in left if v not in hard]
     return min(candidates, key=lambda c: (len(c[1]), route_cost(p, c[0])))
 
 

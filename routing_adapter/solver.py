@@ -58,7 +58,7 @@ def solve(
     if p.n == 0:
         schedule = simulate(p, [])
         return Solution((), (), (), (), schedule.travel, schedule.end_time, 0)
-    initial, _left = construct(p, current)
+    initial, _left = construct(p, current, budget_s=0.4 * time_limit)
     manager = pywrapcp.RoutingIndexManager(p.n + 2, 1, [0], [p.end])
     routing = pywrapcp.RoutingModel(manager)
     cost = routing.RegisterTransitMatrix(_scaled_costs(p, stickiness if current else 0.0))
