@@ -4,7 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench i18n clean
+# Rasa 3.6 needs Python 3.10: found on PATH or under pyenv, or set PYTHON_RASA.
+PYTHON_RASA ?= $(shell for p in $$HOME/.pyenv/versions/3.10.*/bin/python3.10 $$(command -v python3.10); do "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
+RASA_VENV := .venv-rasa
+RASA_STAMP := $(RASA_VENV)/.installed
+
+.PHONY: run test lint format bench i18n clean nlu-model nlu-eval
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (set PYTHON=...)")'
@@ -13,11 +18,27 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-run: $(STAMP)
+$(RASA_STAMP):
+	@test -n "$(PYTHON_RASA)" || { echo "Python 3.10 is needed for Rasa 3.6: set PYTHON_RASA=/path/to/python3.10"; exit 2; }
+	$(PYTHON_RASA) -m venv $(RASA_VENV)
+	$(RASA_VENV)/bin/pip install --quiet --upgrade "pip<24"
+	$(RASA_VENV)/bin/pip install --quiet rasa==3.6.21
+	touch $@
+
+# Trains only when nlu/config.yml or nlu/data/ changed (the model is named by their hash).
+nlu-model: $(STAMP) $(RASA_STAMP)
+	$(BIN)/doorstep nlu build
+
+run: $(STAMP) nlu-model
 	$(BIN)/doorstep dev
 
-test: $(STAMP)
-	$(BIN)/pytest
+test: $(STAMP) nlu-model
+	DOORSTEP_REQUIRE_RASA=1 $(BIN)/pytest
+
+# 5-fold cross-validation of the NLU model on its own data; reports in nlu/results/.
+nlu-eval: $(RASA_STAMP)
+	cd nlu && ../$(RASA_VENV)/bin/rasa test nlu --nlu data --config config.yml --cross-validation --folds 5 --out results
+	$(BIN)/python benchmarks/nlu_report.py nlu/results
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -28,8 +49,10 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(STAMP)
+bench: $(STAMP) nlu-model
 	$(BIN)/python benchmarks/notify.py
+	$(BIN)/python benchmarks/routing.py
+	$(BIN)/python benchmarks/nlu.py
 
 # Re-extract the message catalogue and merge it into each locale's .po file.
 i18n: $(STAMP)
@@ -38,4 +61,4 @@ i18n: $(STAMP)
 	$(BIN)/pybabel compile -d templates/locale --statistics
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(RASA_VENV) .mypy_cache .ruff_cache .pytest_cache nlu/models

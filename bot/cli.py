@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from aiohttp import web
 from redis.asyncio import Redis
 
-from bot import resolvecli
+from bot import nlucli, resolvecli
 from bot.brands import BrandSettings, BrandStore
 from bot.config import ConfigError, Settings
 from bot.keys import Keys
@@ -56,13 +56,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
-    """Everything on one machine: a Redis if none answers, then the service."""
-    from bot.devrun import local_redis
+    """Everything on one machine: a Redis if none answers, the NLU server, the service."""
+    from bot.devrun import local_nlu, local_redis
 
-    with local_redis(settings.redis_url) as url:
+    with local_redis(settings.redis_url) as url, local_nlu(settings) as (nlu_url, token):
         if url != settings.redis_url:
             print(f"No Redis answered at {settings.redis_url}; started one at {url}", flush=True)
-        _serve(dataclasses.replace(settings, redis_url=url))
+        _serve(dataclasses.replace(settings, redis_url=url, nlu_url=nlu_url, nlu_token=token))
     return 0
 
 
@@ -117,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     brand.add_argument("--update", action="store_true")
     brand.set_defaults(func=cmd_brand_create)
     route_cli.add_parser(sub)
+    nlucli.add_parsers(sub)
     resolve = sub.add_parser(
         "resolve-time", help="JSON lines {span, reference, timezone} -> {start, end} or {error}"
     )

@@ -13,7 +13,11 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import urlparse
+
+from bot.config import Settings
+from bot.nlumodel import NLUBuildError, ensure_model, start_server
 
 
 def redis_answers(url: str, timeout: float = 1.0) -> bool:
@@ -75,3 +79,29 @@ def local_redis(url: str) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@contextmanager
+def local_nlu(settings: Settings) -> Iterator[tuple[str | None, str | None]]:
+    """Yield the NLU server's URL and token: RASA_URL's, or a `rasa run` child's.
+
+    The child loads in the background (about 30 s); until it answers, replies go to
+    a person, as whenever the NLU is down. Without Rasa installed: no NLU.
+    """
+    if settings.nlu_url:
+        yield settings.nlu_url, settings.nlu_token
+        return
+    try:
+        model = ensure_model()
+    except NLUBuildError as exc:
+        print(f"NLU off: {exc}", flush=True)
+        yield None, None
+        return
+    server = start_server(
+        model, free_port(), log_path=Path(tempfile.gettempdir()) / "doorstep-rasa.log"
+    )
+    print(f"Starting the NLU server at {server.url} (ready in about 30 s)", flush=True)
+    try:
+        yield server.url, server.token
+    finally:
+        server.stop()

@@ -55,21 +55,20 @@ ReplyHandler = Callable[[Reply], Awaitable[None]]
 
 @dataclass
 class HandoffToAgent:
-    """The reply handler when no NLU can read replies: a person answers.
+    """Hand a conversation to a person.
 
-    The conversation joins its brand's agent queue (once) and the customer is
-    told that a person will reply.
+    The conversation joins its brand's agent queue (once, with the reason) and the
+    customer is told that a person will reply.
     """
 
     redis: Redis
     keys: Keys
     notifier: Notifier
     clock: Clock
-    reason: str = "nlu_unavailable"
 
-    async def __call__(self, reply: Reply) -> None:
+    async def __call__(self, reply: Reply, reason: str = "nlu_unavailable") -> None:
         key = self.keys.handoff(reply.conversation)
-        created = await self.redis.hsetnx(key, "reason", self.reason)
+        created = await self.redis.hsetnx(key, "reason", reason)
         if not created:
             return  # already waiting for a person: the agent sees the new message
         now = self.clock.timestamp()

@@ -27,7 +27,11 @@ async def readyz(request: web.Request) -> web.Response:
         checks["redis"] = "ok"
     except Exception as exc:
         checks["redis"] = f"unreachable: {type(exc).__name__}"
-    checks["nlu"] = "not configured" if services.settings.nlu_url is None else "configured"
+    if services.nlu is None:
+        checks["nlu"] = "not configured"
+    else:
+        checks["nlu"] = "ok" if await services.nlu.ready() else "unreachable"
+    # Without NLU the service still works (replies go to a person): only Redis gates.
     ready = checks["redis"] == "ok"
     return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
 

@@ -25,7 +25,9 @@ from bot.outbox import Outbox, OutboxPolicy
 from bot.render import Renderer
 from bot.routes import RouteService
 from bot.store import Store
+from bot.understand import UnderstandThenHandoff
 from integrations.base import ChannelRegistry
+from integrations.rasa import RasaClient
 from integrations.sandbox import SandboxChannel
 from routing_adapter.engine import OrToolsEngine, RoutingAdapter
 from routing_adapter.osrm import OsrmTable
@@ -48,6 +50,7 @@ class Services:
     inbound: InboundService
     routing: RoutingAdapter
     route_changes: RouteService
+    nlu: RasaClient | None
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -89,7 +92,11 @@ async def build_services(settings: Settings, redis: Redis, channels: ChannelRegi
     notifier = Notifier(renderer, outbox, clock)
     events = EventService(redis, keys, store, notifier, registry, clock, metrics)
     handoff = HandoffToAgent(redis, keys, notifier, clock)
-    inbound = InboundService(redis, keys, store, brands, notifier, clock, metrics, handoff)
+    nlu = None
+    if settings.nlu_url:
+        nlu = RasaClient(aiohttp.ClientSession(), settings.nlu_url, settings.nlu_token)
+    reader = UnderstandThenHandoff(nlu, handoff, store)
+    inbound = InboundService(redis, keys, store, brands, notifier, clock, metrics, reader)
     # Solves run in worker processes, started on first use (a test app that never
     # re-plans never starts one).
     routing = OrToolsEngine(
@@ -113,6 +120,7 @@ async def build_services(settings: Settings, redis: Redis, channels: ChannelRegi
         inbound,
         routing,
         route_changes,
+        nlu,
     )
 
 
@@ -173,6 +181,8 @@ async def stop_workers(services: Services, grace: float = 15.0) -> None:
         services.routing.close()
     if services.route_changes.osrm is not None:
         await services.route_changes.osrm.close()
+    if services.nlu is not None:
+        await services.nlu.close()
     if not services.tasks:
         return
     _done, pending = await asyncio.wait(services.tasks, timeout=grace)

@@ -8,6 +8,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -19,6 +20,14 @@ from bot.appkeys import SERVICES
 from bot.config import Settings
 from bot.devrun import free_port, redis_answers
 from bot.logs import configure_logging
+from bot.nlumodel import (
+    NLUBuildError,
+    RasaServer,
+    model_path,
+    rasa_binary,
+    start_server,
+    wait_ready,
+)
 from bot.services import Services
 
 configure_logging("info", json=True)
@@ -62,6 +71,33 @@ def redis_url() -> Iterator[str]:
     proc.terminate()
     proc.wait(timeout=10)
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def rasa() -> Iterator[RasaServer]:
+    """The real Rasa server on the trained model (started once per test session, ~30 s).
+
+    `make test` trains the model first and sets DOORSTEP_REQUIRE_RASA, so a missing
+    model is a failure there; a bare `pytest` without Rasa installed skips these tests.
+    """
+    model = model_path()
+    try:
+        rasa_binary()
+        missing = None if model.exists() else f"no trained model at {model}"
+    except NLUBuildError as exc:
+        missing = str(exc)
+    if missing:
+        if os.environ.get("DOORSTEP_REQUIRE_RASA"):
+            pytest.fail(f"Rasa is required: {missing}")
+        pytest.skip(f"Rasa not available: {missing}")
+    server = start_server(
+        model, free_port(), log_path=Path(tempfile.gettempdir()) / "doorstep-test-rasa.log"
+    )
+    try:
+        wait_ready(server, timeout_s=240)
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

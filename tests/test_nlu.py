@@ -1,0 +1,218 @@
+"""The NLU model through the real Rasa server, the client's failure handling, and replies."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from redis.asyncio import Redis
+
+from bot.app import create_app
+from bot.appkeys import SERVICES
+from bot.config import Settings
+from bot.nlumodel import RasaServer
+from integrations.rasa import CircuitBreaker, NLUUnavailable, RasaClient
+from tests import factories as f
+from tests.conftest import start_client
+from tests.helpers import eventually, post_event
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture
+async def nlu(rasa: RasaServer) -> AsyncIterator[RasaClient]:
+    client = RasaClient(aiohttp.ClientSession(), rasa.url, rasa.token, timeout_s=10)
+    yield client
+    await client.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "entity", "value"),
+    [
+        ("hey when is my parcel getting here?", "ask_eta", None, None),
+        ("could you come tomorrow after 6 instead", "reschedule", "time", "tomorrow after 6"),
+        ("pls leave it behind the blue bin", "set_safe_place", "place", "behind the blue bin"),
+        ("the gate code is 5512", "delivery_instructions", "access_code", "5512"),
+        ("I need to return the desk chair", "request_return_pickup", None, None),
+        ("nobody will be home this afternoon", "not_home", None, None),
+        ("please stop texting me", "opt_out", None, None),
+        ("4 stars, friendly driver", "rate_delivery", "rating", "4"),
+        ("the box is crushed and the glass is broken", "report_damaged", None, None),
+        ("app says delivered but nothing is here", "report_missing", None, None),
+        ("can I speak to a real person", "talk_to_human", None, None),
+    ],
+)
+async def test_the_model_reads_typical_replies(
+    nlu: RasaClient, text: str, intent: str, entity: str | None, value: str | None
+) -> None:
+    result = await nlu.parse(text)
+    assert result.intent == intent, (text, result.intent, result.ranking[:3])
+    if entity is not None:
+        found = result.first(entity)
+        assert found is not None and found.value == value, result.entities
+
+
+async def test_parse_command_prints_intent_entities_and_window(rasa: RasaServer) -> None:
+    env = {**os.environ, "RASA_URL": rasa.url, "RASA_TOKEN": rasa.token}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "parse",
+        "can you come tomorrow after 5 instead",
+        "--at",
+        "2026-11-24T09:00:00-05:00",
+        "--tz",
+        "America/New_York",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    body = json.loads(out)
+    assert body["intent"] == "reschedule"
+    assert body["time_window"] == {
+        "start": "2026-11-25T17:00:00-05:00",
+        "end": "2026-11-25T21:00:00-05:00",
+    }
+
+
+def test_parse_command_without_nlu_says_so() -> None:
+    env = {**os.environ, "RASA_URL": "http://127.0.0.1:9/", "RASA_TOKEN": "x"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "parse", "hello"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "NLU unavailable" in proc.stderr
+
+
+async def test_a_reply_is_parsed_and_handed_over_with_its_window(
+    redis: Redis, settings: Settings, rasa: RasaServer
+) -> None:
+    app = create_app(dataclasses.replace(settings, nlu_url=rasa.url, nlu_token=rasa.token))
+    client = await start_client(app)
+    try:
+        services = client.app[SERVICES]
+        await post_event(client, f.delivery_created("d1"))
+        ready = await (await client.get("/readyz")).json()
+        assert ready["checks"]["nlu"] == "ok"
+        sandbox = services.sandbox
+        assert sandbox is not None
+        resp = await client.post(
+            "/sandbox/api/phones/+12125550142/messages",
+            json={"text": "can you come friday morning instead"},
+            headers={"X-Sandbox-Token": sandbox.token},
+        )
+        assert resp.status == 202
+
+        async def nlu_entries() -> list[dict[str, object]]:
+            raw = await services.store.transcript("demo", "d1")
+            return [e for e in map(json.loads, raw) if e["dir"] == "nlu"]
+
+        (entry,) = await eventually(nlu_entries, lambda x: len(x) == 1, timeout=10)
+        assert entry["intent"] == "reschedule"
+        window = entry["time_window"]
+        assert isinstance(window, dict) and window["start"].endswith("T08:00:00-05:00")
+        reason = await redis.hget(services.keys.handoff("demo/d1"), "reason")
+        assert reason == "customer_reply:reschedule"
+    finally:
+        await client.close()
+
+
+async def test_when_nlu_is_down_the_reply_is_kept_and_a_person_takes_over(
+    redis: Redis, settings: Settings
+) -> None:
+    down = dataclasses.replace(settings, nlu_url="http://127.0.0.1:9", nlu_token="x")
+    client = await start_client(create_app(down))
+    try:
+        services = client.app[SERVICES]
+        await post_event(client, f.delivery_created("d1"))
+        ready = await (await client.get("/readyz")).json()
+        assert ready["checks"]["nlu"] == "unreachable"
+        sandbox = services.sandbox
+        assert sandbox is not None
+        await client.post(
+            "/sandbox/api/phones/+12125550142/messages",
+            json={"text": "where is it??"},
+            headers={"X-Sandbox-Token": sandbox.token},
+        )
+        feed = await eventually(
+            lambda: sandbox.feed("+12125550142"), lambda x: len(x) == 3, timeout=10
+        )
+        assert "A member of our team will reply shortly" in feed[2]["text"]
+        assert await redis.hget(services.keys.handoff("demo/d1"), "reason") == "nlu_unavailable"
+        said = [
+            json.loads(e)["text"]
+            for e in await services.store.transcript("demo", "d1")
+            if json.loads(e)["dir"] == "in"
+        ]
+        assert said == ["where is it??"]
+    finally:
+        await client.close()
+
+
+async def test_client_retries_transient_errors_then_opens_the_circuit() -> None:
+    calls = {"n": 0}
+
+    async def flaky(request: web.Request) -> web.Response:
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            return web.Response(status=503)
+        return web.json_response(
+            {"intent": {"name": "greet", "confidence": 0.97}, "entities": [], "intent_ranking": []}
+        )
+
+    app = web.Application()
+    app.router.add_post("/model/parse", flaky)
+    server = TestServer(app)
+    await server.start_server()
+    client = RasaClient(aiohttp.ClientSession(), str(server.make_url("/")), "t", retries=2)
+    try:
+        result = await client.parse("hi")
+        assert result.intent == "greet" and calls["n"] == 3
+        calls["n"] = -100  # from now on: always 503
+        breaker = client.breaker
+        for _ in range(breaker.threshold):
+            with pytest.raises(NLUUnavailable):
+                await client.parse("hi")
+        before = calls["n"]
+        with pytest.raises(NLUUnavailable, match="circuit is open"):
+            await client.parse("hi")
+        assert calls["n"] == before  # no request while the circuit is open
+    finally:
+        await client.close()
+        await server.close()
+
+
+def test_circuit_breaker_lets_one_trial_through_after_the_pause() -> None:
+    now = [0.0]
+    breaker = CircuitBreaker(threshold=2, reset_s=10, _clock=lambda: now[0])
+    breaker.failure()
+    assert breaker.allow()
+    breaker.failure()
+    assert breaker.state == "open" and not breaker.allow()
+    now[0] = 11
+    assert breaker.state == "half-open" and breaker.allow()
+    breaker.failure()  # the trial failed: open again for another pause
+    assert not breaker.allow()
+    now[0] = 22
+    breaker.success()
+    assert breaker.state == "closed"
