@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 NLU_DIR = ROOT / "nlu"
@@ -80,6 +81,7 @@ class RasaServer:
     url: str
     token: str
     process: subprocess.Popen[bytes]
+    log: IO[bytes] | None = None
 
     def stop(self) -> None:
         self.process.terminate()
@@ -88,13 +90,15 @@ class RasaServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=10)
+        if self.log is not None:
+            self.log.close()
 
 
 def start_server(
     model: Path, port: int, token: str | None = None, log_path: Path | None = None
 ) -> RasaServer:
     token = token or secrets.token_urlsafe(16)
-    log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    log = open(log_path, "wb") if log_path else None  # noqa: SIM115 - closed by stop()
     proc = subprocess.Popen(  # noqa: S603
         [
             str(rasa_binary()),
@@ -110,10 +114,10 @@ def start_server(
             "127.0.0.1",
         ],
         cwd=model.parent,
-        stdout=log,
+        stdout=log or subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )
-    return RasaServer(f"http://127.0.0.1:{port}", token, proc)
+    return RasaServer(f"http://127.0.0.1:{port}", token, proc, log)
 
 
 def wait_ready(server: RasaServer, timeout_s: float = 180.0) -> None:
