@@ -18,11 +18,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-$(RASA_STAMP):
+$(RASA_STAMP): nlu/requirements.txt
 	@test -n "$(PYTHON_RASA)" || { echo "Python 3.10 is needed for Rasa 3.6: set PYTHON_RASA=/path/to/python3.10"; exit 2; }
-	$(PYTHON_RASA) -m venv $(RASA_VENV)
+	test -x $(RASA_VENV)/bin/python || $(PYTHON_RASA) -m venv $(RASA_VENV)
 	$(RASA_VENV)/bin/pip install --quiet --upgrade "pip<24"
-	$(RASA_VENV)/bin/pip install --quiet rasa==3.6.21
+	$(RASA_VENV)/bin/pip install --quiet -r nlu/requirements.txt
 	touch $@
 
 # Trains only when nlu/config.yml or nlu/data/ changed (the model is named by their hash).

@@ -113,7 +113,7 @@ def start_server(
             "--interface",
             "127.0.0.1",
         ],
-        cwd=model.parent,
+        cwd=NLU_DIR,
         stdout=log or subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )
