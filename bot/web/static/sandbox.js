@@ -67,6 +67,11 @@ function bubble(entry) {
     const img = document.createElement("img");
     img.src = url;
     img.alt = "photo";
+    // Photos load after the feed is laid out: keep the newest message in view.
+    img.addEventListener("load", () => {
+      const ol = document.getElementById("feed");
+      ol.scrollTop = ol.scrollHeight;
+    });
     li.appendChild(img);
   }
   if (entry.choices && entry.choices.length) {
