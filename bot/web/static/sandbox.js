@@ -151,3 +151,6 @@ document.getElementById("reply").onsubmit = async (ev) => {
 
 connect();
 refresh().catch((e) => say(e.message));
+// Statuses also change without a phone event (deferred messages going out or being
+// superseded, provider reports): keep the panel current.
+setInterval(() => refresh().catch(() => {}), 2000);

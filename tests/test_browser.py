@@ -1,0 +1,97 @@
+"""The sandbox page in a real browser (headless Debian Chromium driven by Playwright)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+from redis.asyncio import Redis
+
+from bot.app import create_app
+from bot.config import Settings
+from bot.devrun import free_port
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+HAVE_CHROMIUM = os.path.exists(CHROMIUM)
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
+
+
+@pytest.fixture
+async def page(redis: Redis, settings: Settings) -> AsyncIterator[Any]:
+    """The sandbox page of a service on a known port (so photo URLs resolve)."""
+    if not HAVE_CHROMIUM:
+        if os.environ.get("DOORSTEP_REQUIRE_BROWSER"):
+            pytest.fail("Chromium is required for the browser tests (apt-get install chromium)")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    from playwright.async_api import async_playwright
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = TestServer(create_app(dataclasses.replace(settings, public_base_url=base)), port=port)
+    await server.start_server()
+    try:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(
+                executable_path=CHROMIUM,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            )
+            tab = await browser.new_page()
+            await tab.goto(f"{base}/sandbox")
+            yield tab
+            await browser.close()
+    finally:
+        await server.close()
+
+
+async def test_dispatch_delivery_and_reply_in_the_sandbox(page: Any) -> None:
+    from playwright.async_api import expect
+
+    await page.click("#reset")
+    await expect(page.locator("#stops tbody tr")).to_have_count(10)
+    # The first customer's phone is selected; she is Spanish-speaking.
+    await expect(page.locator("#phone-name")).to_have_text("Ana García")
+    await expect(page.locator("#feed li.out")).to_have_count(1)
+
+    started = time.monotonic()
+    await page.click("#dispatch")
+    await expect(page.locator("#feed li.out").nth(1)).to_contain_text(
+        "ha salido a reparto", timeout=1000
+    )
+    assert time.monotonic() - started < 1.5
+
+    await page.locator("#stops tbody tr").first.get_by_role("button", name="Delivered").click()
+    photo = page.locator("#feed li.out img")
+    await expect(photo).to_have_count(1)
+    await expect(photo).to_have_attribute("src", re.compile(r"/sandbox/static/parcel\.svg$"))
+    assert await photo.evaluate("img => img.complete && img.naturalWidth > 0")
+    await expect(page.locator("#stops tbody tr").first).to_contain_text("delivered")
+
+    await page.fill("#reply-text", "STOP")
+    await page.press("#reply-text", "Enter")
+    await expect(page.locator("#feed li.in")).to_contain_text("STOP")
+    await expect(page.locator("#feed li.out").last).to_contain_text("No recibirás más mensajes")
+
+
+async def test_quiet_hours_show_a_deferred_message(page: Any) -> None:
+    from playwright.async_api import expect
+
+    await page.click("#reset")
+    await expect(page.locator("#stops tbody tr")).to_have_count(10)
+    await page.click("#time-controls summary")
+    await page.click("#quiet-now")
+    await page.click("#dispatch")
+    await expect(page.locator("#stops tbody tr").first).to_contain_text(
+        "out_for_delivery: deferred until"
+    )
+    await page.click("#clock-12h")
+    # The panel polls every 2 s; the outdated message is marked, not sent late.
+    await expect(page.locator("#stops tbody tr").last).to_contain_text(
+        "out_for_delivery: superseded", timeout=10_000
+    )
