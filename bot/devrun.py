@@ -39,17 +39,8 @@ def free_port() -> int:
 
 
 @contextmanager
-def local_redis(url: str) -> Iterator[str]:
-    """Yield a Redis URL that answers: `url` itself, or a child redis-server's."""
-    if redis_answers(url):
-        yield url
-        return
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise RuntimeError(
-            f"no Redis answers at {url} and redis-server is not installed; "
-            "install Redis or set REDIS_URL"
-        )
+def private_redis(binary: str) -> Iterator[str]:
+    """A throwaway redis-server on a free port that keeps nothing on disk; yields its URL."""
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="doorstep-redis-")
     proc = subprocess.Popen(  # noqa: S603 - a fixed local binary with fixed arguments
@@ -68,17 +59,34 @@ def local_redis(url: str) -> Iterator[str]:
         ],
         stdout=subprocess.DEVNULL,
     )
-    child_url = f"redis://127.0.0.1:{port}/0"
+    url = f"redis://127.0.0.1:{port}/0"
     try:
         deadline = time.monotonic() + 10
-        while not redis_answers(child_url):
+        while not redis_answers(url):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("redis-server did not start")
             time.sleep(0.05)
-        yield child_url
+        yield url
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextmanager
+def local_redis(url: str) -> Iterator[str]:
+    """Yield a Redis URL that answers: `url` itself, or a child redis-server's."""
+    if redis_answers(url):
+        yield url
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError(
+            f"no Redis answers at {url} and redis-server is not installed; "
+            "install Redis or set REDIS_URL"
+        )
+    with private_redis(binary) as child_url:
+        yield child_url
 
 
 @contextmanager

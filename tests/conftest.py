@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -18,7 +16,7 @@ from redis.asyncio import Redis
 from bot.app import create_app
 from bot.appkeys import SERVICES
 from bot.config import Settings
-from bot.devrun import free_port, redis_answers
+from bot.devrun import free_port, private_redis, redis_answers
 from bot.logs import configure_logging
 from bot.nlumodel import (
     NLUBuildError,
@@ -43,34 +41,8 @@ def redis_url() -> Iterator[str]:
             pytest.exit(f"no redis-server binary and nothing answers at {url}", 2)
         yield url
         return
-    port = free_port()
-    workdir = tempfile.mkdtemp(prefix="doorstep-test-redis-")
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            workdir,
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while not redis_answers(url):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("test redis-server did not start")
-        time.sleep(0.05)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
-    shutil.rmtree(workdir, ignore_errors=True)
+    with private_redis(binary) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
