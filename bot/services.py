@@ -178,7 +178,7 @@ async def stop_workers(services: Services, grace: float = 15.0) -> None:
     """Graceful: stop taking new work, let in-flight batches finish, then cancel stragglers."""
     services.stopping.set()
     if isinstance(services.routing, OrToolsEngine):
-        services.routing.close()
+        await asyncio.to_thread(services.routing.close)  # waits for a running solve
     if services.route_changes.osrm is not None:
         await services.route_changes.osrm.close()
     if services.nlu is not None:
