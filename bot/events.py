@@ -7,7 +7,6 @@ and for the published OpenAPI document.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -278,8 +277,3 @@ def parse_event(raw: bytes | str | dict[str, Any]) -> Event:
             field = "type" if err["type"].startswith("union_tag") else _path(err["loc"])
             fields.append({"field": field, "message": message, "type": err["type"]})
         raise EventError(fields) from None
-
-
-def event_time(event: Event, fallback: datetime) -> datetime:
-    """When the event happened, as the dispatch system says, else when we received it."""
-    return event.occurred_at or fallback

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
-from routing_adapter.construct import Schedule, construct, route_cost, simulate
+from routing_adapter.construct import construct, route_cost, simulate
 from routing_adapter.plan import Problem
 
 BOOL_TRUE = 3  # ortools.util.OptionalBoolean.BOOL_TRUE
@@ -155,7 +155,3 @@ def why_unserved(p: Problem, node: int) -> str:
     if p.capacity is not None and p.initial_load + p.demand[node] > p.capacity:
         return "the van has no room for it"
     return "it does not fit with the other stops' windows"
-
-
-def schedule_of(p: Problem, route: list[int]) -> Schedule:
-    return simulate(p, route)
