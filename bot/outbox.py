@@ -30,6 +30,7 @@ from bot.clock import Clock
 from bot.keys import Keys
 from bot.logs import log
 from bot.metrics import Metrics
+from bot.store import queue_transcript
 from integrations.base import (
     ChannelRegistry,
     ChannelSendError,
@@ -430,7 +431,6 @@ class Outbox:
 
     def _queue_transcript(self, pipe: Any, record: dict[str, Any], at: float) -> None:
         """What the customer actually received, for the conversation view."""
-        key = self.keys.transcript(record["brand_id"], record["delivery_id"])
         entry = json.dumps(
             {
                 "dir": "out",
@@ -441,9 +441,9 @@ class Outbox:
                 "message_id": record["id"],
             }
         )
-        pipe.rpush(key, entry)
-        pipe.ltrim(key, -500, -1)
-        pipe.expire(key, self.retention_s)
+        queue_transcript(
+            pipe, self.keys, record["brand_id"], record["delivery_id"], entry, self.retention_s
+        )
 
     async def _failed_attempt(
         self, entry_id: str, record: dict[str, Any], attempt: int, exc: ChannelSendError

@@ -137,11 +137,8 @@ class Store:
         )
 
     async def append_transcript(self, brand_id: str, delivery_id: str, entry_json: str) -> None:
-        key = self._keys.transcript(brand_id, delivery_id)
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.rpush(key, entry_json)
-            pipe.ltrim(key, -500, -1)
-            pipe.expire(key, self._ttl)
+            queue_transcript(pipe, self._keys, brand_id, delivery_id, entry_json, self._ttl)
             await pipe.execute()
 
     async def transcript(self, brand_id: str, delivery_id: str) -> list[str]:
@@ -149,6 +146,19 @@ class Store:
             str(x)
             for x in await self._redis.lrange(self._keys.transcript(brand_id, delivery_id), 0, -1)
         ]
+
+
+TRANSCRIPT_LENGTH = 500
+
+
+def queue_transcript(
+    pipe: Pipeline, keys: Keys, brand_id: str, delivery_id: str, entry_json: str, ttl_s: int
+) -> None:
+    """Append a transcript entry inside the caller's pipeline; the newest 500 are kept."""
+    key = keys.transcript(brand_id, delivery_id)
+    pipe.rpush(key, entry_json)
+    pipe.ltrim(key, -TRANSCRIPT_LENGTH, -1)
+    pipe.expire(key, ttl_s)
 
 
 def eta_window(eta: datetime, width_min: int) -> Window:

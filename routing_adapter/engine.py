@@ -78,6 +78,11 @@ def parse_change(raw: Any) -> Change:
         ) from None
 
 
+def _json_time(value: datetime | int | None) -> Any:
+    """Plans speak ISO datetimes or integer seconds; results answer in the same kind."""
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
 @dataclass(frozen=True, slots=True)
 class RouteResult:
     sequence: list[str]
@@ -91,19 +96,16 @@ class RouteResult:
     end_time: datetime | int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        def t(v: datetime | int | None) -> Any:
-            return v.isoformat() if isinstance(v, datetime) else v
-
         return {
             "sequence": self.sequence,
-            "arrivals": {k: t(v) for k, v in self.arrivals.items()},
+            "arrivals": {k: _json_time(v) for k, v in self.arrivals.items()},
             "feasible": self.feasible,
             "violations": self.violations,
             "unassigned": self.unassigned,
             "travel_time": self.travel_time,
             "solve_ms": self.solve_ms,
-            "breaks": [{**b, "start": t(b["start"])} for b in self.breaks],
-            "end_time": t(self.end_time),
+            "breaks": [{**b, "start": _json_time(b["start"])} for b in self.breaks],
+            "end_time": _json_time(self.end_time),
         }
 
 
@@ -114,12 +116,12 @@ class ChangeResult:
     moved: list[tuple[str, datetime | int, datetime | int]]
 
     def to_json(self) -> dict[str, Any]:
-        def t(v: datetime | int) -> Any:
-            return v.isoformat() if isinstance(v, datetime) else v
-
         return {
             **self.route.to_json(),
-            "moved": [{"stop": s, "before": t(a), "after": t(b)} for s, a, b in self.moved],
+            "moved": [
+                {"stop": s, "before": _json_time(a), "after": _json_time(b)}
+                for s, a, b in self.moved
+            ],
         }
 
 
@@ -130,10 +132,11 @@ class WindowOffer:
     added_travel: int
 
     def to_json(self) -> dict[str, Any]:
-        def t(v: datetime | int) -> Any:
-            return v.isoformat() if isinstance(v, datetime) else v
-
-        return {"start": t(self.start), "end": t(self.end), "added_travel": self.added_travel}
+        return {
+            "start": _json_time(self.start),
+            "end": _json_time(self.end),
+            "added_travel": self.added_travel,
+        }
 
 
 def _result(p: Problem, sol: Solution) -> RouteResult:
