@@ -174,6 +174,14 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+async def post_event(session: aiohttp.ClientSession, url: str, event: dict[str, Any]) -> None:
+    async with session.post(
+        url, json=event, headers={"Authorization": f"Bearer {API_KEY}"}
+    ) as resp:
+        if resp.status != 202:
+            raise RuntimeError(f"event refused: {resp.status} {await resp.text()}")
+
+
 async def post_all(
     session: aiohttp.ClientSession, url: str, events: list[dict[str, Any]], concurrency: int
 ) -> list[float]:
@@ -187,11 +195,7 @@ async def post_all(
         while not queue.empty():
             i = queue.get_nowait()
             sent_at[i] = time.time()
-            async with session.post(
-                url, json=events[i], headers={"Authorization": f"Bearer {API_KEY}"}
-            ) as resp:
-                if resp.status != 202:
-                    raise RuntimeError(f"event refused: {resp.status} {await resp.text()}")
+            await post_event(session, url, events[i])
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return sent_at
@@ -207,11 +211,7 @@ async def post_paced(
     async def one(i: int) -> None:
         await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
         sent_at[i] = time.time()
-        async with session.post(
-            url, json=events[i], headers={"Authorization": f"Bearer {API_KEY}"}
-        ) as resp:
-            if resp.status != 202:
-                raise RuntimeError(f"event refused: {resp.status} {await resp.text()}")
+        await post_event(session, url, events[i])
 
     await asyncio.gather(*(one(i) for i in range(len(events))))
     return sent_at
