@@ -66,7 +66,9 @@ class HandoffToAgent:
     notifier: Notifier
     clock: Clock
 
-    async def __call__(self, reply: Reply, reason: str = "nlu_unavailable") -> None:
+    async def __call__(
+        self, reply: Reply, reason: str = "nlu_unavailable", notify: bool = True
+    ) -> None:
         key = self.keys.handoff(reply.conversation)
         created = await self.redis.hsetnx(key, "reason", reason)
         if not created:
@@ -78,9 +80,23 @@ class HandoffToAgent:
                 self.keys.agent_queue(reply.brand.brand_id), {reply.conversation: now}, nx=True
             )
             await pipe.execute()
-        await self.notifier.send(
-            reply.brand, [(reply.delivery, Notice("reply_received", {}, proactive=False))]
-        )
+        log.info("conversation.escalated", conversation=reply.conversation, reason=reason)
+        if notify:
+            await self.notifier.send(
+                reply.brand, [(reply.delivery, Notice("reply_received", {}, proactive=False))]
+            )
+
+    async def active(self, conversation: str) -> bool:
+        """True while a person has (or is about to take) the conversation: the bot keeps quiet."""
+        return bool(await self.redis.exists(self.keys.handoff(conversation)))
+
+    async def release(self, brand_id: str, conversation: str) -> bool:
+        """Give the conversation back to the bot. False if no person had it."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self.keys.handoff(conversation))
+            pipe.zrem(self.keys.agent_queue(brand_id), conversation)
+            deleted, _ = await pipe.execute()
+        return bool(deleted)
 
 
 @dataclass
@@ -114,7 +130,8 @@ class InboundService:
                 "dir": "in",
                 "text": message.text,
                 "media": list(message.media_urls),
-                "at": message.received_at.timestamp(),
+                # The service's clock, like every other time it keeps (sandbox time travel).
+                "at": self.clock.timestamp(),
                 "provider_id": message.provider_id,
                 "channel": message.channel,
                 "sender": message.sender,

@@ -31,7 +31,15 @@ from bot.geo import travel_time
 from bot.keys import Keys
 from bot.metrics import Metrics
 from bot.notify import Notice, Notifier, eta_key, minutes_until
-from bot.store import DeliveryRecord, RouteRecord, RouteStop, Store, eta_window, window_moved
+from bot.store import (
+    DeliveryRecord,
+    RouteRecord,
+    RouteStop,
+    Store,
+    address_hash,
+    eta_window,
+    window_moved,
+)
 from integrations.base import ChannelRegistry
 
 EVENT_TTL = timedelta(days=7)
@@ -149,6 +157,12 @@ class EventService:
             locale=brand.locale_for(data.customer),
             created_at=self.clock.now(),
         )
+        if existing is None:  # a place the customer asked us to keep for this address
+            saved = await self.redis.get(
+                self.keys.saved_place(brand.brand_id, address_hash(record))
+            )
+            if saved is not None:
+                record = record.model_copy(update={"safe_place": str(saved)})
         if existing is not None:  # an update of the order: keep what has happened since
             record = existing.model_copy(
                 update={

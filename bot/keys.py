@@ -83,6 +83,18 @@ class Keys:
         """Hash: why and since when a conversation waits for (or is held by) a person."""
         return f"{self.prefix}:handoff:{{{conversation}}}"
 
+    def conversation(self, conversation: str) -> str:
+        """String (JSON): the conversation engine's state, e.g. the question it is waiting on."""
+        return f"{self.prefix}:conv:{{{conversation}}}"
+
+    def saved_place(self, brand_id: str, address_hash: str) -> str:
+        """String: the safe place a customer asked us to remember for an address."""
+        return f"{self.prefix}:place:{brand_id}:{address_hash}"
+
+    def case(self, brand_id: str, delivery_id: str) -> str:
+        """Hash: an open damage / missing-parcel case with the photos on both sides."""
+        return f"{self.prefix}:case:{brand_id}:{delivery_id}"
+
     # --- outbox -------------------------------------------------------------
     def message(self, message_id: str) -> str:
         """Hash: one outbound message, its status and its history."""

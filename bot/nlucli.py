@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import aiohttp
 
 from bot.config import Settings
+from bot.conversation.engine import time_window, window_json
 from bot.nlumodel import NLUBuildError, ensure_model
-from bot.understand import time_window
 from integrations.rasa import NLUUnavailable, RasaClient
 
 
@@ -23,7 +23,7 @@ async def _parse(text: str, at: datetime, zone: str, settings: Settings) -> dict
     async with aiohttp.ClientSession() as session:
         client = RasaClient(session, url, settings.nlu_token, timeout_s=5, retries=1)
         result = await client.parse(text)
-    return {**result.to_json(), "time_window": time_window(result, at, zone)}
+    return {**result.to_json(), "time_window": window_json(time_window(result, at, zone))}
 
 
 def cmd_parse(args: argparse.Namespace, settings: Settings) -> int:

@@ -18,18 +18,54 @@ from typing import Any
 
 from bot.brands import BrandSettings
 from bot.clock import Clock
-from bot.events import Window, parse_event
+from bot.events import GeoPoint, Window, parse_event
 from bot.ingest import EventService
 from bot.logs import log
 from bot.outbox import NewMessage, Outbox
-from bot.store import DeliveryRecord, RouteRecord, RouteStop, Store
-from routing_adapter.engine import Change, ChangeResult, RoutingAdapter
+from bot.store import DeliveryRecord, RouteRecord, RouteStop, Store, eta_window
+from routing_adapter.engine import Change, ChangeResult, InsertStop, RoutingAdapter
 from routing_adapter.osrm import OsrmError, OsrmTable
 from routing_adapter.plan import Plan, PlanError
 
 
 class RouteNotFound(LookupError):
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """A change worked out on a route but not yet stored."""
+
+    route: RouteRecord
+    plan: Plan
+    by_stop: dict[str, DeliveryRecord]
+    change: Change
+    result: ChangeResult
+
+    def fits(self, stop_id: str) -> bool:
+        """True when `stop_id` is served on time and no stop is left out or late."""
+        r = self.result.route
+        return stop_id in r.sequence and r.feasible and not r.unassigned
+
+
+def _new_stop(change: InsertStop, delivery_id: str | None, eta: datetime) -> RouteStop:
+    stop = change.stop
+    window = None
+    if stop.window is not None:
+        assert isinstance(stop.window.start, datetime) and isinstance(stop.window.end, datetime)
+        window = Window(start=stop.window.start, end=stop.window.end)
+    lat, lon = stop.location.lat, stop.location.lon
+    assert lat is not None and lon is not None  # stored routes are on lat/lon
+    return RouteStop(
+        stop_id=stop.id,
+        delivery_id=delivery_id or stop.id,
+        location=GeoPoint(lat=lat, lon=lon),
+        window=window,
+        service_time_s=stop.service_s,
+        planned_eta=eta,
+        kind=stop.kind,
+        size=stop.size,
+    )
 
 
 @dataclass
@@ -71,8 +107,8 @@ class RouteService:
                 "id": stop.stop_id,
                 "location": stop.location.model_dump(),
                 "service_s": stop.service_time_s,
-                "kind": "delivery",
-                "size": size,
+                "kind": stop.kind,
+                "size": stop.size if stop.size is not None else size,
             }
             if stop.window is not None:
                 entry["window"] = stop.window.model_dump(mode="json")
@@ -82,6 +118,8 @@ class RouteService:
                 "driver": {"location": start.model_dump(), "time": self.clock.now().isoformat()},
                 "vehicle": {"capacity": route.capacity},
                 "stops": stops,
+                # Customers behind a late-window stop must not wait for it.
+                "wait_cost": 1.0,
             }
         )
         if self.osrm is not None:
@@ -91,18 +129,42 @@ class RouteService:
                 log.warning("routing.osrm_unavailable", error=str(exc))
         return plan, by_stop
 
-    async def apply_change(
-        self, brand: BrandSettings, route_id: str, change: Change
-    ) -> ChangeResult:
+    async def preview(self, brand: BrandSettings, route_id: str, change: Change) -> Preview:
+        """The route as it would be after `change`; nothing is stored or sent."""
         route = await self.store.get_route(brand.brand_id, route_id)
         if route is None:
             raise RouteNotFound(route_id)
         plan, by_stop = await self.plan_of(brand, route)
         result = await self.adapter.apply(plan, change)
+        return Preview(route, plan, by_stop, change, result)
+
+    async def apply_change(
+        self, brand: BrandSettings, route_id: str, change: Change
+    ) -> ChangeResult:
+        preview = await self.preview(brand, route_id, change)
+        await self.commit(brand, preview)
+        return preview.result
+
+    async def commit(
+        self,
+        brand: BrandSettings,
+        preview: Preview,
+        told: str | None = None,
+        pickup_for: str | None = None,
+    ) -> RouteRecord:
+        """Store a previewed change, tell the customers whose ETA moved, tell dispatch.
+
+        `told`: a delivery whose customer is being answered directly (the one who asked
+        for the change); its new ETA is stored without a separate ETA message.
+        `pickup_for`: the delivery an inserted pickup stop belongs to.
+        """
+        route, change, result = preview.route, preview.change, preview.result
         etas = {
             stop: eta for stop, eta in result.route.arrivals.items() if isinstance(eta, datetime)
         }
         pending = {s.stop_id: s for s in route.remaining()}
+        if isinstance(change, InsertStop):
+            pending[change.stop.id] = _new_stop(change, pickup_for, etas[change.stop.id])
         done = [s for s in route.stops if s.status != "pending"]
         reordered: list[RouteStop] = []
         for stop_id in result.route.sequence:
@@ -116,13 +178,14 @@ class RouteService:
             if change.type == "service_time" and change.stop_id == stop_id:
                 update["service_time_s"] = change.service_s
             reordered.append(base.model_copy(update=update))
-        # A removed or unservable stop leaves today's route and is booked again.
+        # A removed or unservable delivery leaves today's route and is booked again.
         dropped = [pending[s] for s in pending if s not in result.route.sequence]
         route = route.model_copy(update={"stops": [*done, *reordered]})
         await self.store.put_route(route)
+        by_stop = preview.by_stop
         for stop in dropped:
             delivery = by_stop.get(stop.stop_id)
-            if delivery is not None:
+            if delivery is not None and stop.kind == "delivery":
                 await self.store.put_delivery(
                     delivery.model_copy(
                         update={
@@ -134,21 +197,47 @@ class RouteService:
                         }
                     )
                 )
-        if reordered:
+        deliveries = [s for s in reordered if s.kind == "delivery"]
+        if told is not None:
+            await self._store_eta(brand, told, deliveries)
+        announced = [s for s in deliveries if s.delivery_id != told]
+        if announced:
             event = {
                 "id": f"route-change-{secrets.token_hex(8)}",
                 "type": "route.eta_changed",
                 "data": {
-                    "route_id": route_id,
+                    "route_id": route.route_id,
                     "stops": [
                         {"delivery_id": s.delivery_id, "eta": s.planned_eta.isoformat()}
-                        for s in reordered
+                        for s in announced
                     ],
                 },
             }
             await self.events.accept(brand, parse_event(event))
+        by_stop = {**by_stop, **await self.deliveries_of(brand, route)}
         await self.publish(brand, route, by_stop, reason=change.type)
-        return result
+        return route
+
+    async def _store_eta(
+        self, brand: BrandSettings, delivery_id: str, stops: list[RouteStop]
+    ) -> None:
+        stop = next((s for s in stops if s.delivery_id == delivery_id), None)
+        delivery = await self.store.get_delivery(brand.brand_id, delivery_id)
+        if stop is None or delivery is None:
+            return
+        window = eta_window(stop.planned_eta, brand.eta_window_min)
+        await self.store.put_delivery(
+            delivery.model_copy(
+                update={"eta": stop.planned_eta, "eta_window": window, "notified_window": window}
+            )
+        )
+
+    async def deliveries_of(
+        self, brand: BrandSettings, route: RouteRecord
+    ) -> dict[str, DeliveryRecord]:
+        remaining = route.remaining()
+        found = await self.store.get_deliveries(brand.brand_id, [s.delivery_id for s in remaining])
+        return {s.stop_id: d for s, d in zip(remaining, found, strict=True) if d is not None}
 
     async def publish(
         self,
@@ -188,6 +277,8 @@ def route_updated(
                 "window": stop.window.model_dump(mode="json") if stop.window else None,
                 "safe_place": delivery.safe_place if delivery else None,
                 "instructions": delivery.instructions if delivery else None,
+                "access_code": delivery.access_code if delivery else None,
+                "kind": stop.kind,
             }
         )
     return {

@@ -15,6 +15,9 @@ from redis.asyncio import Redis
 from bot.brands import BrandStore
 from bot.clock import Clock
 from bot.config import Settings
+from bot.conversation.engine import ConversationEngine
+from bot.conversation.executor import Executor
+from bot.conversation.state import StateStore
 from bot.inbound import HandoffToAgent, InboundService, sweeper
 from bot.ingest import EventService
 from bot.keys import Keys
@@ -25,7 +28,6 @@ from bot.outbox import Outbox, OutboxPolicy
 from bot.render import Renderer
 from bot.routes import RouteService
 from bot.store import Store
-from bot.understand import UnderstandThenHandoff
 from integrations.base import ChannelRegistry
 from integrations.rasa import RasaClient
 from integrations.sandbox import SandboxChannel
@@ -48,6 +50,7 @@ class Services:
     notifier: Notifier
     events: EventService
     inbound: InboundService
+    handoff: HandoffToAgent
     routing: RoutingAdapter
     route_changes: RouteService
     nlu: RasaClient | None
@@ -95,8 +98,6 @@ async def build_services(settings: Settings, redis: Redis, channels: ChannelRegi
     nlu = None
     if settings.nlu_url:
         nlu = RasaClient(aiohttp.ClientSession(), settings.nlu_url, settings.nlu_token)
-    reader = UnderstandThenHandoff(nlu, handoff, store)
-    inbound = InboundService(redis, keys, store, brands, notifier, clock, metrics, reader)
     # Solves run in worker processes, started on first use (a test app that never
     # re-plans never starts one).
     routing = OrToolsEngine(
@@ -104,6 +105,20 @@ async def build_services(settings: Settings, redis: Redis, channels: ChannelRegi
     )
     osrm = OsrmTable(aiohttp.ClientSession(), settings.osrm_url) if settings.osrm_url else None
     route_changes = RouteService(store, events, outbox, routing, clock, osrm)
+    executor = Executor(
+        redis,
+        keys,
+        store,
+        notifier,
+        renderer,
+        outbox,
+        route_changes,
+        handoff,
+        clock,
+        retention_s=int(retention.total_seconds()),
+    )
+    engine = ConversationEngine(nlu, handoff, store, StateStore(redis, keys), executor)
+    inbound = InboundService(redis, keys, store, brands, notifier, clock, metrics, engine)
     return Services(
         settings,
         redis,
@@ -118,6 +133,7 @@ async def build_services(settings: Settings, redis: Redis, channels: ChannelRegi
         notifier,
         events,
         inbound,
+        handoff,
         routing,
         route_changes,
         nlu,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -13,6 +14,15 @@ from bot.events import Address, Customer, GeoPoint, Item, Window
 from bot.keys import Keys
 
 DeliveryStatus = Literal["created", "dispatched", "delivered", "failed", "cancelled"]
+
+
+class ReturnRequest(BaseModel):
+    """An item the customer wants collected, and when."""
+
+    item: str
+    window: Window
+    route_id: str | None = None
+    stop_id: str | None = None
 
 
 class DeliveryRecord(BaseModel):
@@ -39,6 +49,10 @@ class DeliveryRecord(BaseModel):
     nearby_notified: bool = False
     safe_place: str | None = None
     instructions: str | None = None
+    # Shown only in the driver payload (route.updated) and masked in logs.
+    access_code: str | None = None
+    rating: int | None = None
+    return_requests: list[ReturnRequest] = Field(default_factory=list)
     completed_at: AwareDatetime | None = None
     photo_urls: list[str] = Field(default_factory=list)
     failure_reason: str | None = None
@@ -54,6 +68,8 @@ class RouteStop(BaseModel):
     window: Window | None = None
     service_time_s: int = 120
     planned_eta: AwareDatetime
+    kind: Literal["delivery", "pickup"] = "delivery"
+    size: int | None = None
     status: Literal["pending", "delivered", "failed"] = "pending"
 
 
@@ -159,6 +175,13 @@ def queue_transcript(
     pipe.rpush(key, entry_json)
     pipe.ltrim(key, -TRANSCRIPT_LENGTH, -1)
     pipe.expire(key, ttl_s)
+
+
+def address_hash(delivery: DeliveryRecord) -> str:
+    """Saved places are per address, across deliveries (and never keyed by the raw text)."""
+    a = delivery.address
+    raw = "|".join(str(x or "").strip().lower() for x in (a.line1, a.line2, a.postcode, a.city))
+    return hashlib.sha256(raw.encode()).hexdigest()[:24]
 
 
 def eta_window(eta: datetime, width_min: int) -> Window:

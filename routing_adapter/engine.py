@@ -207,6 +207,10 @@ def apply(
     eta_before = {before_problem.ids[i]: before.arrivals[i] for i in range(before_problem.n)}
     new_plan = changed_plan(plan, change)
     result = optimize(new_plan, time_limit, [s.id for s in new_plan.stops])
+    if isinstance(change, RemoveStop) and _someone_later(result, eta_before, before_problem):
+        # A customer must never wait longer because someone else dropped out: the
+        # current order without the stop is the answer when the re-plan is not.
+        result = _kept_order(new_plan, result)
     moved = []
     for stop, after in result.arrivals.items():
         if stop in eta_before:
@@ -214,6 +218,32 @@ def apply(
             if abs(_seconds_between(old, after)) >= threshold_s:
                 moved.append((stop, old, after))
     return ChangeResult(result, moved)
+
+
+def _someone_later(result: RouteResult, eta_before: dict[str, int], before: Problem) -> bool:
+    return any(
+        stop in eta_before and _seconds_between(before.to_time(eta_before[stop]), after) > 0
+        for stop, after in result.arrivals.items()
+    )
+
+
+def _kept_order(plan: Plan, optimized: RouteResult) -> RouteResult:
+    """The plan's stops in their current order, if that schedule is on time."""
+    p = build_problem(plan)
+    route = list(range(1, p.n + 1))
+    schedule = simulate(p, route)
+    if plan.breaks or schedule.late or schedule.over_capacity:
+        return optimized
+    sol = Solution(
+        tuple(route),
+        (),
+        schedule.arrivals,
+        (),
+        schedule.travel,
+        schedule.end_time,
+        optimized.solve_ms,
+    )
+    return _result(p, sol)
 
 
 def _seconds_between(a: datetime | int, b: datetime | int) -> float:

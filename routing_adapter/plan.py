@@ -111,6 +111,11 @@ class Plan(_Model):
     matrix: list[list[int]] | None = None
     speed_kmh: float = Field(default=30.0, gt=0, le=130)
     detour: float = Field(default=1.3, ge=1, le=3)
+    # Cost of a second of the driver's day (first departure to the end), relative to a
+    # second of driving. 0 minimises driving alone (the TSPTW objective); a live route
+    # wants some, or a stop whose window opens late is served early in the order and
+    # everyone behind it waits.
+    wait_cost: float = Field(default=0.0, ge=0, le=10)
 
     @model_validator(mode="after")
     def _unique(self) -> Plan:
@@ -144,6 +149,7 @@ class Problem:
     horizon: int
     origin: datetime | None = None
     sticky: tuple[tuple[int, int], ...] = field(default=())
+    wait_cost: float = 0.0
 
     @property
     def n(self) -> int:
@@ -321,4 +327,5 @@ def build_problem(
         horizon=latest + 86400,
         origin=origin,
         sticky=sticky,
+        wait_cost=plan.wait_cost,
     )

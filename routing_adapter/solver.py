@@ -72,6 +72,8 @@ def solve(
         routing.AddVariableMinimizedByFinalizer(clock.CumulVar(manager.NodeToIndex(node)))
     clock.CumulVar(routing.Start(0)).SetValue(p.windows[0][0])
     clock.CumulVar(routing.End(0)).SetRange(p.windows[0][0], p.windows[p.end][1])
+    if p.wait_cost:
+        clock.SetSpanCostCoefficientForAllVehicles(round(SCALE * p.wait_cost))
     routing.AddVariableMinimizedByFinalizer(clock.CumulVar(routing.End(0)))
 
     penalty = SCALE * 100 * (1 + sum(max(row) for row in p.matrix))

@@ -100,9 +100,10 @@ async function select(phone) {
   ol.scrollTop = ol.scrollHeight;
 }
 
-async function sendReply(text) {
-  if (!selected || !text.trim()) return;
-  await api("POST", `/sandbox/api/phones/${encodeURIComponent(selected)}/messages`, { text });
+async function sendReply(text, mediaUrls = []) {
+  if (!selected || !(text.trim() || mediaUrls.length)) return;
+  const body = { text, media_urls: mediaUrls };
+  await api("POST", `/sandbox/api/phones/${encodeURIComponent(selected)}/messages`, body);
 }
 
 async function run(action, label) {
@@ -147,6 +148,15 @@ document.getElementById("reply").onsubmit = async (ev) => {
   const text = input.value;
   input.value = "";
   try { await sendReply(text); } catch (e) { say(`Reply: ${e.message}`); }
+};
+
+// A customer's photo (a damaged box), as an MMS or a Telegram photo would bring it.
+document.getElementById("reply-photo").onclick = async () => {
+  const input = document.getElementById("reply-text");
+  const text = input.value;
+  input.value = "";
+  const photo = new URL("/sandbox/static/damaged-box.svg", location.href).href;
+  try { await sendReply(text, [photo]); } catch (e) { say(`Photo: ${e.message}`); }
 };
 
 connect();

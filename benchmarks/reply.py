@@ -1,0 +1,241 @@
+"""Benchmark: a customer's reply in -> the bot's answer handed to the provider.
+
+Doorstep runs as one process against a private redis-server and the real Rasa
+server on the trained model; this process plays the SMS provider both ways: it
+posts each customer's reply to Doorstep's inbound webhook and receives the answer
+on the provider's send endpoint. Each of `--conversations` customers sends a reply,
+waits for the answer, and sends the next, so that many conversations are in flight
+at once. Latency is from just before the reply's POST to the answer arriving.
+
+    python benchmarks/reply.py [--conversations 50] [--rounds 20]
+
+The replies cycle through what customers commonly send (a question about the ETA,
+a greeting, a safe place, the answer to the question that follows, thanks): each is
+parsed by Rasa, decided, rendered and sent through the outbox.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from redis.asyncio import Redis
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.notify import (  # noqa: E402
+    API_KEY,
+    HttpProviderChannel,
+    delivery_event,
+    pct,
+    post_event,
+)
+from bot.brands import BrandSettings, BrandStore  # noqa: E402
+from bot.devrun import free_port, local_redis  # noqa: E402
+from bot.keys import Keys  # noqa: E402
+from bot.nlumodel import model_path, start_server, wait_ready  # noqa: E402
+from integrations.base import ChannelRegistry, InboundMessage, InboundSink, StatusSink  # noqa: E402
+
+REPLIES = (
+    "where is my parcel?",
+    "hi there",
+    "please leave it behind the side gate",
+    "no thanks",
+    "thanks!",
+)
+
+
+class BenchChannel(HttpProviderChannel):
+    """Sends to the fake provider; takes replies on /bench/inbound (a trusted benchmark hook)."""
+
+    def routes(self, inbound: InboundSink, status: StatusSink) -> list[web.RouteDef]:
+        async def receive(request: web.Request) -> web.Response:
+            body = await request.json()
+            await inbound(
+                InboundMessage(
+                    channel=self.name,
+                    sender=body["from"],
+                    text=body["text"],
+                    provider_id=body["id"],
+                    received_at=datetime.now(UTC),
+                )
+            )
+            return web.Response(status=204)
+
+        return [web.post("/bench/inbound", receive)]
+
+
+def serve(port: int, provider_url: str, redis_url: str, nlu_url: str, nlu_token: str) -> None:
+    """The Doorstep process (run as a child of the benchmark)."""
+    from bot.app import create_app
+    from bot.cli import new_event_loop
+    from bot.config import Settings
+    from bot.logs import configure_logging
+
+    settings = Settings.from_env(
+        {
+            "REDIS_URL": redis_url,
+            "PORT": str(port),
+            "DOORSTEP_SANDBOX": "false",
+            "DOORSTEP_DEMO": "false",
+            "RASA_URL": nlu_url,
+            "RASA_TOKEN": nlu_token,
+            "LOG_LEVEL": os.environ.get("LOG_LEVEL", "warning"),
+        }
+    )
+    configure_logging(settings.log_level, settings.log_json)
+
+    def channels(_settings: Any, _redis: Any, _keys: Any) -> ChannelRegistry:
+        registry = ChannelRegistry()
+        registry.register(BenchChannel(provider_url))
+        return registry
+
+    web.run_app(
+        create_app(settings, channels=channels),
+        host="127.0.0.1",
+        port=port,
+        print=None,
+        access_log=None,
+        loop=new_event_loop(),
+    )
+
+
+class Provider:
+    """The fake provider: wakes the conversation waiting for an answer to that phone."""
+
+    def __init__(self) -> None:
+        self.waiting: dict[str, asyncio.Future[float]] = {}
+        self.count = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.count += 1
+        waiter = self.waiting.pop(body["to"], None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(time.perf_counter())
+        return web.json_response({"sid": f"SM{self.count:08d}"}, status=201)
+
+
+async def conversation(
+    session: aiohttp.ClientSession, base: str, provider: Provider, phone: str, rounds: int
+) -> list[float]:
+    latencies = []
+    for r in range(rounds):
+        answered: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        provider.waiting[phone] = answered
+        started = time.perf_counter()
+        body = {"from": phone, "text": REPLIES[r % len(REPLIES)], "id": f"{phone}-{r}"}
+        async with session.post(f"{base}/bench/inbound", json=body) as resp:
+            if resp.status != 204:
+                raise RuntimeError(f"reply refused: {resp.status}")
+        latencies.append(await asyncio.wait_for(answered, 30) - started)
+    return latencies
+
+
+async def run(args: argparse.Namespace, redis_url: str, nlu_url: str, nlu_token: str) -> None:
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    await redis.flushdb()
+    brands = BrandStore(redis, Keys())
+    await brands.save(
+        BrandSettings(brand_id="bench", display_name="Bench", channels=["bench"], quiet_hours=None)
+    )
+    await brands.add_api_key("bench", API_KEY)
+    await redis.aclose()
+
+    provider = Provider()
+    provider_app = web.Application()
+    provider_app.router.add_post("/messages", provider.handle)
+    runner = web.AppRunner(provider_app, access_log=None)
+    await runner.setup()
+    provider_port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", provider_port).start()
+
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            __file__,
+            "--serve",
+            str(port),
+            f"http://127.0.0.1:{provider_port}/messages",
+            redis_url,
+            nlu_url,
+            nlu_token,
+        ],
+        stdout=open("/tmp/bench-reply-server.log", "w"),
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=args.conversations + 10)
+        ) as session:
+            for _ in range(400):
+                try:
+                    async with session.get(f"{base}/readyz") as resp:
+                        if resp.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.05)
+            events = [delivery_event(n, "reply") for n in range(args.conversations)]
+            for e in events:
+                await post_event(session, f"{base}/v1/events", e)
+            while provider.count < len(events):  # the "scheduled" messages
+                await asyncio.sleep(0.01)
+            phones = [e["data"]["customer"]["phone"] for e in events]
+            # Warm-up round (not measured): first parse, first render per template.
+            await asyncio.gather(*(conversation(session, base, provider, p, 1) for p in phones))
+            print(
+                f"reply benchmark: {os.cpu_count()} cores, one Doorstep process, real Rasa, "
+                f"{args.conversations} concurrent conversations x {args.rounds} replies",
+                flush=True,
+            )
+            started = time.perf_counter()
+            results = await asyncio.gather(
+                *(conversation(session, base, provider, p, args.rounds) for p in phones)
+            )
+            elapsed = time.perf_counter() - started
+            lat = [x for r in results for x in r]
+            print(
+                f"reply -> answer at the provider: {len(lat)} replies in {elapsed:.1f} s "
+                f"({len(lat) / elapsed:.0f}/s)  p50 {pct(lat, 50) * 1000:.1f} ms  "
+                f"p99 {pct(lat, 99) * 1000:.1f} ms  max {max(lat) * 1000:.1f} ms",
+                flush=True,
+            )
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+        await runner.cleanup()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--conversations", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--serve", nargs=5, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        port, provider, redis_url, nlu_url, token = args.serve
+        serve(int(port), provider, redis_url, nlu_url, token)
+        return
+    rasa = start_server(model_path(), free_port(), log_path=Path("/tmp/bench-rasa.log"))
+    try:
+        wait_ready(rasa, timeout_s=240)
+        with local_redis("redis://127.0.0.1:1/0") as redis_url:
+            asyncio.run(run(args, redis_url, rasa.url, rasa.token))
+    finally:
+        rasa.stop()
+
+
+if __name__ == "__main__":
+    main()

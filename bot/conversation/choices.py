@@ -1,0 +1,88 @@
+"""Reading a pick from a numbered offer: "2", "the second one", "the later one", "option 3"."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_ORDINALS = {
+    # English
+    "first": 1, "1st": 1, "one": 1, "second": 2, "2nd": 2, "two": 2,
+    "third": 3, "3rd": 3, "three": 3, "fourth": 4, "4th": 4, "four": 4,
+    # Spanish
+    "primero": 1, "primera": 1, "uno": 1, "una": 1, "segundo": 2, "segunda": 2, "dos": 2,
+    "tercero": 3, "tercera": 3, "tres": 3, "cuarto": 4, "cuarta": 4, "cuatro": 4,
+    # French
+    "premier": 1, "premiere": 1, "un": 1, "deuxieme": 2, "seconde": 2, "deux": 2,
+    "troisieme": 3, "trois": 3, "quatrieme": 4, "quatre": 4,
+}  # fmt: skip
+_FIRST = {"earlier", "earliest", "sooner", "soonest", "temprano", "antes", "plus tot"}
+_LAST = {"later", "latest", "last", "ultimo", "ultima", "tarde", "dernier", "derniere", "plus tard"}
+_FILLER = re.compile(
+    r"\b(the|one|option|number|no|please|pls|plz|el|la|opcion|numero|le|l|choix|svp)\b|[#.!,)(:]"
+)
+
+
+def _plain(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in text if not unicodedata.combining(c))
+
+
+def pick(text: str, count: int) -> int | None:
+    """The 0-based index of the option chosen among `count`, or None if this is not a pick."""
+    plain = _plain(text).strip()
+    if not plain or count <= 0 or len(plain) > 40:
+        return None
+    rest = _FILLER.sub(" ", plain).split()
+    if len(rest) == 1 and rest[0].isdigit():
+        n = int(rest[0])
+        return n - 1 if 1 <= n <= count else None
+    words = set(re.sub(r"[^\w\s]", " ", plain).split())
+    phrase = " ".join(plain.split())
+    if words & _LAST or any(p in phrase for p in _LAST if " " in p):
+        return count - 1
+    if words & _FIRST or any(p in phrase for p in _FIRST if " " in p):
+        return 0
+    if len(rest) == 1 and rest[0] in _ORDINALS:
+        n = _ORDINALS[rest[0]]
+        return n - 1 if n <= count else None
+    ordinal = [w for w in words if w in _ORDINALS and not w.isdigit() and len(w) > 3]
+    if len(ordinal) == 1 and len(words) <= 4:
+        n = _ORDINALS[ordinal[0]]
+        return n - 1 if n <= count else None
+    return None
+
+
+_YES = {
+    "yes",
+    "y",
+    "yeah",
+    "yep",
+    "yup",
+    "ok",
+    "okay",
+    "sure",
+    "si",
+    "sí",
+    "vale",
+    "oui",
+    "ouais",
+    "d'accord",
+}
+_NO = {"no", "n", "nope", "nah", "non"}
+
+
+def yes_no(text: str) -> bool | None:
+    """A bare yes or no in any shipped language ("SÍ", "oui", "nope"); None otherwise.
+
+    The NLU is trained on English; a one-word answer to a YES/NO question must not
+    depend on it.
+    """
+    words = re.sub(r"[^\w\s']", " ", text.lower()).split()
+    if not 1 <= len(words) <= 3:
+        return None
+    if words[0] in _YES or _plain(words[0]) in _YES:
+        return True
+    if words[0] in _NO:
+        return False
+    return None
