@@ -7,7 +7,12 @@ on the provider's send endpoint. Each of `--conversations` customers sends a rep
 waits for the answer, and sends the next, so that many conversations are in flight
 at once. Latency is from just before the reply's POST to the answer arriving.
 
-    python benchmarks/reply.py [--conversations 50] [--rounds 20]
+    python benchmarks/reply.py [--conversations 50] [--rounds 20] [--think 2]
+
+Two scenarios: customers who read the answer and type the next reply (`--think`
+seconds on average, the budget's "50 concurrent conversations"), and saturation
+(every customer replies the instant the answer arrives), which measures capacity:
+there one Rasa process (about 9 ms of CPU per parse) is the bottleneck.
 
 The replies cycle through what customers commonly send (a question about the ETA,
 a greeting, a safe place, the answer to the question that follows, thanks): each is
@@ -18,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
+import random
 import subprocess
 import sys
 import time
@@ -46,6 +53,7 @@ from bot.keys import Keys  # noqa: E402
 from bot.nlumodel import model_path, start_server, wait_ready  # noqa: E402
 from integrations.base import ChannelRegistry, InboundMessage, InboundSink, StatusSink  # noqa: E402
 
+_ids = itertools.count()
 REPLIES = (
     "where is my parcel?",
     "hi there",
@@ -90,7 +98,7 @@ def serve(port: int, provider_url: str, redis_url: str, nlu_url: str, nlu_token:
             "DOORSTEP_DEMO": "false",
             "RASA_URL": nlu_url,
             "RASA_TOKEN": nlu_token,
-            "LOG_LEVEL": os.environ.get("LOG_LEVEL", "warning"),
+            "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "warning"),
         }
     )
     configure_logging(settings.log_level, settings.log_json)
@@ -127,14 +135,23 @@ class Provider:
 
 
 async def conversation(
-    session: aiohttp.ClientSession, base: str, provider: Provider, phone: str, rounds: int
+    session: aiohttp.ClientSession,
+    base: str,
+    provider: Provider,
+    phone: str,
+    rounds: int,
+    think: float = 0.0,
 ) -> list[float]:
+    """One customer: reply, wait for the answer, read and type (`think` s on average)."""
     latencies = []
+    rng = random.Random(phone)
     for r in range(rounds):
+        if think:
+            await asyncio.sleep(rng.uniform(0.5 * think, 1.5 * think))
         answered: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         provider.waiting[phone] = answered
         started = time.perf_counter()
-        body = {"from": phone, "text": REPLIES[r % len(REPLIES)], "id": f"{phone}-{r}"}
+        body = {"from": phone, "text": REPLIES[r % len(REPLIES)], "id": f"SM{next(_ids)}"}
         async with session.post(f"{base}/bench/inbound", json=body) as resp:
             if resp.status != 204:
                 raise RuntimeError(f"reply refused: {resp.status}")
@@ -196,22 +213,26 @@ async def run(args: argparse.Namespace, redis_url: str, nlu_url: str, nlu_token:
             # Warm-up round (not measured): first parse, first render per template.
             await asyncio.gather(*(conversation(session, base, provider, p, 1) for p in phones))
             print(
-                f"reply benchmark: {os.cpu_count()} cores, one Doorstep process, real Rasa, "
-                f"{args.conversations} concurrent conversations x {args.rounds} replies",
+                f"reply benchmark: {os.cpu_count()} cores, one Doorstep process, one Rasa "
+                f"process, {args.conversations} concurrent conversations x {args.rounds} replies",
                 flush=True,
             )
-            started = time.perf_counter()
-            results = await asyncio.gather(
-                *(conversation(session, base, provider, p, args.rounds) for p in phones)
-            )
-            elapsed = time.perf_counter() - started
-            lat = [x for r in results for x in r]
-            print(
-                f"reply -> answer at the provider: {len(lat)} replies in {elapsed:.1f} s "
-                f"({len(lat) / elapsed:.0f}/s)  p50 {pct(lat, 50) * 1000:.1f} ms  "
-                f"p99 {pct(lat, 99) * 1000:.1f} ms  max {max(lat) * 1000:.1f} ms",
-                flush=True,
-            )
+            for name, think in (
+                (f"customers typing ({args.think:.0f} s between replies)", args.think),
+                ("saturation (no pause between replies)", 0.0),
+            ):
+                started = time.perf_counter()
+                results = await asyncio.gather(
+                    *(conversation(session, base, provider, p, args.rounds, think) for p in phones)
+                )
+                elapsed = time.perf_counter() - started
+                lat = [x for r in results for x in r]
+                print(
+                    f"{name:<42} {len(lat)} replies, {len(lat) / elapsed:5.0f}/s  "
+                    f"p50 {pct(lat, 50) * 1000:6.1f} ms  p99 {pct(lat, 99) * 1000:6.1f} ms  "
+                    f"max {max(lat) * 1000:6.1f} ms",
+                    flush=True,
+                )
     finally:
         server.terminate()
         server.wait(timeout=60)
@@ -222,6 +243,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conversations", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--think", type=float, default=2.0, help="mean seconds between replies")
     parser.add_argument("--serve", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:

@@ -9,6 +9,7 @@ for the pool's workers.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -340,6 +341,16 @@ class RoutingAdapter(Protocol):
     ) -> list[WindowOffer]: ...
 
 
+def _new_pool(workers: int) -> ProcessPoolExecutor:
+    """Solver processes started by a fork server, not forked from the service.
+
+    A fork of the running service would copy its event loop, threads and every open
+    file descriptor into the solvers: a pipe held open there keeps another process
+    (a subprocess the service started) from ever seeing its end.
+    """
+    return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("forkserver"))
+
+
 class OrToolsEngine:
     """The default adapter: solves in worker processes, one event loop never blocked."""
 
@@ -351,7 +362,7 @@ class OrToolsEngine:
         max_offers: int = 3,
     ) -> None:
         self._workers = workers
-        self._pool = ProcessPoolExecutor(max_workers=workers)
+        self._pool = _new_pool(workers)
         self.time_limit = time_limit
         self.slot_s = slot_s
         self.max_offers = max_offers
@@ -364,7 +375,7 @@ class OrToolsEngine:
             # A solver process died (killed, or a native crash): replace the pool and try
             # once more, so one bad solve does not take routing down for the whole process.
             self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = ProcessPoolExecutor(max_workers=self._workers)
+            self._pool = _new_pool(self._workers)
             return await loop.run_in_executor(self._pool, fn, *args)
 
     async def optimize(self, plan: Plan, time_limit: float | None = None) -> RouteResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -17,14 +18,15 @@ from redis.asyncio import Redis
 from bot.app import create_app
 from bot.config import Settings
 from bot.devrun import free_port
+from bot.nlumodel import RasaServer
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 HAVE_CHROMIUM = os.path.exists(CHROMIUM)
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
 
-@pytest.fixture
-async def page(redis: Redis, settings: Settings) -> AsyncIterator[Any]:
+@contextlib.asynccontextmanager
+async def sandbox_page(settings: Settings) -> AsyncIterator[Any]:
     """The sandbox page of a service on a known port (so photo URLs resolve)."""
     if not HAVE_CHROMIUM:
         if os.environ.get("DOORSTEP_REQUIRE_BROWSER"):
@@ -48,6 +50,21 @@ async def page(redis: Redis, settings: Settings) -> AsyncIterator[Any]:
             await browser.close()
     finally:
         await server.close()
+
+
+@pytest.fixture
+async def page(redis: Redis, settings: Settings) -> AsyncIterator[Any]:
+    async with sandbox_page(settings) as tab:
+        yield tab
+
+
+@pytest.fixture
+async def talking_page(redis: Redis, settings: Settings, rasa: RasaServer) -> AsyncIterator[Any]:
+    """The sandbox with the real NLU server: the bot answers what is typed."""
+    async with sandbox_page(
+        dataclasses.replace(settings, nlu_url=rasa.url, nlu_token=rasa.token)
+    ) as tab:
+        yield tab
 
 
 async def test_dispatch_delivery_and_reply_in_the_sandbox(page: Any) -> None:
@@ -95,3 +112,37 @@ async def test_quiet_hours_show_a_deferred_message(page: Any) -> None:
     await expect(page.locator("#stops tbody tr").last).to_contain_text(
         "out_for_delivery: superseded", timeout=10_000
     )
+
+
+async def test_a_customer_types_a_return_and_a_damage_report(talking_page: Any) -> None:
+    from playwright.async_api import expect
+
+    page = talking_page
+    await page.click("#reset")
+    await expect(page.locator("#stops tbody tr")).to_have_count(10)
+    await page.click("#dispatch")
+    await page.locator("#stops tbody tr").nth(1).click()  # Ben Carter: a lamp and bulbs
+    await expect(page.locator("#phone-name")).to_have_text("Ben Carter")
+    out = page.locator("#feed li.out")
+    await expect(out).to_have_count(2)
+
+    await page.fill("#reply-text", "I need to return something")
+    await page.press("#reply-text", "Enter")
+    await expect(out.nth(2)).to_contain_text("Which item")
+    await out.nth(2).get_by_role("button", name="Desk lamp").click()
+    await expect(out.nth(3)).to_contain_text("We can collect it", timeout=10_000)
+    offers = out.nth(3).locator(".choices button")
+    await expect(offers).not_to_have_count(0)
+    first = await offers.first.text_content()
+    await offers.first.click()
+    await expect(out.nth(4)).to_contain_text("collect the Desk lamp", timeout=10_000)
+    assert first and first.split(",")[-1].strip()[:4] in await out.nth(4).text_content()
+
+    await page.fill("#reply-text", "the box was crushed and the bulbs are broken")
+    await page.press("#reply-text", "Enter")
+    await expect(out.nth(5)).to_contain_text("send a photo")
+    await page.fill("#reply-text", "here you go")
+    await page.click("#reply-photo")
+    sent = page.locator("#feed li.in").last
+    await expect(sent.locator("img")).to_have_count(1)
+    await expect(out.nth(6)).to_contain_text("Thanks for the photo")
