@@ -56,6 +56,7 @@ def _public(record: dict[str, Any]) -> dict[str, Any]:
         "error",
         "error_code",
         "segments",
+        "encoding",
         "delivery_id",
     )
     out = {k: record[k] for k in keep if record.get(k) not in (None, "")}

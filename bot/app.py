@@ -54,6 +54,8 @@ def create_app(
             await redis.ping()
             services = await build_services(settings, redis, registry)
             app[SERVICES] = services
+            if registry.media is not None:
+                await registry.media.start()
             for channel in registry:
                 await channel.start()
             if settings.demo:
@@ -72,6 +74,8 @@ def create_app(
                 await stop_workers(services)
             for channel in registry:
                 await channel.stop()
+            if registry.media is not None:
+                await registry.media.stop()
             await redis.aclose()
             await redis.connection_pool.disconnect()
             log.info("doorstep.stopped")
@@ -92,4 +96,6 @@ def create_app(
     app.add_routes(sandbox_web.static_routes())
     for channel in registry:
         app.add_routes(channel.routes(inbound, status))
+    if registry.media is not None:
+        app.add_routes(registry.media.routes())
     return app

@@ -90,7 +90,14 @@ class Settings:
     allow_clock_control: bool = False
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    twilio_from: str | None = None
+    twilio_whatsapp_from: str | None = None
+    twilio_api_url: str = "https://api.twilio.com"
     telegram_bot_token: str | None = None
+    telegram_webhook_secret: str | None = None
+    telegram_mode: str = "webhook"
+    telegram_api_url: str = "https://api.telegram.org"
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -133,10 +140,36 @@ class Settings:
             allow_clock_control=_bool(env, "DOORSTEP_CLOCK_CONTROL", sandbox),
             twilio_account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
             twilio_auth_token=env.get("TWILIO_AUTH_TOKEN") or None,
+            twilio_messaging_service_sid=env.get("TWILIO_MESSAGING_SERVICE_SID") or None,
+            twilio_from=env.get("TWILIO_FROM") or None,
+            twilio_whatsapp_from=env.get("TWILIO_WHATSAPP_FROM") or None,
+            twilio_api_url=env.get("TWILIO_API_URL", "https://api.twilio.com").rstrip("/"),
             telegram_bot_token=env.get("TELEGRAM_BOT_TOKEN") or None,
+            telegram_webhook_secret=env.get("TELEGRAM_WEBHOOK_SECRET") or None,
+            # Webhook mode needs a public https URL; without one, poll (local runs).
+            telegram_mode=env.get(
+                "TELEGRAM_MODE",
+                "webhook" if env.get("PUBLIC_BASE_URL", "").startswith("https://") else "polling",
+            ),
+            telegram_api_url=env.get("TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/"),
         )
         if settings.workers < 1:
             raise ConfigError("DOORSTEP_WORKERS must be at least 1")
+        if settings.twilio_account_sid and not (
+            settings.twilio_auth_token
+            and (settings.twilio_messaging_service_sid or settings.twilio_from)
+        ):
+            raise ConfigError(
+                "Twilio needs TWILIO_AUTH_TOKEN and TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM"
+            )
+        if settings.telegram_mode not in ("webhook", "polling"):
+            raise ConfigError("TELEGRAM_MODE must be webhook or polling")
+        if (
+            settings.telegram_bot_token
+            and settings.telegram_mode == "webhook"
+            and not settings.telegram_webhook_secret
+        ):
+            raise ConfigError("Telegram webhook mode needs TELEGRAM_WEBHOOK_SECRET")
         if settings.outbox_max_attempts < 1:
             raise ConfigError("DOORSTEP_OUTBOX_MAX_ATTEMPTS must be at least 1")
         return settings

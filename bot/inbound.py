@@ -23,6 +23,7 @@ from bot.brands import BrandSettings, BrandStore
 from bot.clock import Clock
 from bot.keys import Keys
 from bot.keywords import match_keyword
+from bot.links import TelegramLinks
 from bot.logs import log
 from bot.metrics import Metrics
 from bot.notify import Notice, Notifier
@@ -109,6 +110,7 @@ class InboundService:
     clock: Clock
     metrics: Metrics
     handler: ReplyHandler
+    links: TelegramLinks | None = None
 
     def __post_init__(self) -> None:
         self._release = self.redis.register_script(_RELEASE)
@@ -119,6 +121,8 @@ class InboundService:
         if not await self.redis.set(seen, 1, nx=True, ex=SEEN_TTL):
             self.metrics.inbound.labels(message.channel, "duplicate").inc()
             return False
+        if message.text.startswith("/start") and self.links is not None:
+            return await self._link(message)
         found = await self.store.delivery_at(message.channel, message.sender)
         if found is None:
             self.metrics.inbound.labels(message.channel, "unknown_sender").inc()
@@ -143,6 +147,24 @@ class InboundService:
             await pipe.execute()
         self.metrics.inbound.labels(message.channel, "accepted").inc()
         await self.drain(conversation)
+        return True
+
+    async def _link(self, message: InboundMessage) -> bool:
+        """A deep link's `/start <token>`: this chat now receives the delivery's messages."""
+        assert self.links is not None
+        token = message.text.removeprefix("/start").strip()
+        conversation = await self.links.resolve(token, now=self.clock.timestamp())
+        brand_id, _, delivery_id = (conversation or "").partition("/")
+        delivery = await self.store.get_delivery(brand_id, delivery_id) if conversation else None
+        brand = await self.brands.get(brand_id) if delivery else None
+        if delivery is None or brand is None:
+            self.metrics.inbound.labels(message.channel, "bad_link").inc()
+            log.info("inbound.bad_link", channel=message.channel)
+            return False
+        linked = delivery.model_copy(update={"channel": message.channel, "contact": message.sender})
+        await self.store.put_delivery(linked)
+        self.metrics.inbound.labels(message.channel, "linked").inc()
+        await self._answer(brand, linked, "telegram_linked")
         return True
 
     async def drain(self, conversation: str) -> None:

@@ -6,7 +6,10 @@ they land on one Redis Cluster slot.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
+
+from redis.asyncio import Redis
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +94,10 @@ class Keys:
         """String: the safe place a customer asked us to remember for an address."""
         return f"{self.prefix}:place:{brand_id}:{address_hash}"
 
+    def telegram_ref(self, ref: str) -> str:
+        """String: the conversation a Telegram deep-link reference opens."""
+        return f"{self.prefix}:tgref:{ref}"
+
     def case(self, brand_id: str, delivery_id: str) -> str:
         """Hash: an open damage / missing-parcel case with the photos on both sides."""
         return f"{self.prefix}:case:{brand_id}:{delivery_id}"
@@ -128,3 +135,10 @@ class Keys:
     def sandbox(self) -> str:
         """Prefix under which the sandbox channel keeps its phones' feeds."""
         return f"{self.prefix}:sbx"
+
+
+async def shared_secret(redis: Redis, keys: Keys) -> bytes:
+    """A signing secret all replicas share: made by the first to start, kept in Redis."""
+    key = f"{keys.prefix}:secret"
+    await redis.set(key, secrets.token_hex(32), nx=True)
+    return str(await redis.get(key)).encode()

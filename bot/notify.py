@@ -14,6 +14,7 @@ from redis.asyncio.client import Pipeline
 
 from bot.brands import BrandSettings
 from bot.clock import Clock
+from bot.links import TelegramLinks
 from bot.outbox import NewMessage, Outbox
 from bot.quiet import release_time
 from bot.render import Renderer
@@ -45,6 +46,13 @@ class Notifier:
     renderer: Renderer
     outbox: Outbox
     clock: Clock
+    # Telegram deep links for messages on other channels, when Telegram is connected.
+    links: TelegramLinks | None = None
+
+    def telegram_link(self, brand: BrandSettings, delivery: DeliveryRecord) -> str | None:
+        if self.links is None or "telegram" not in brand.channels or delivery.channel == "telegram":
+            return None
+        return self.links.url(delivery)
 
     def base_context(self, brand: BrandSettings, delivery: DeliveryRecord) -> dict[str, Any]:
         return {
@@ -55,6 +63,7 @@ class Notifier:
             "now": self.clock.now(),
             "window": delivery.eta_window or delivery.promised_window,
             "help_text": brand.help_text,
+            "telegram_link": self.telegram_link(brand, delivery),
         }
 
     def build(
@@ -99,6 +108,11 @@ class Notifier:
         if not items:
             return []
         built = [self.build(brand, delivery, notice, origin_at) for delivery, notice in items]
+        if self.links is not None:
+            async with self.outbox.redis.pipeline(transaction=False) as pipe:
+                for delivery, _ in items:
+                    self.links.queue_register(pipe, delivery)
+                await pipe.execute()
         return await self.outbox.submit_many(built)
 
     def queue(
@@ -110,6 +124,9 @@ class Notifier:
     ) -> list[str]:
         """Render notices and add them to the caller's transaction (e.g. an event's)."""
         built = [self.build(brand, delivery, notice, origin_at) for delivery, notice in items]
+        if self.links is not None:
+            for delivery, _ in items:
+                self.links.queue_register(tx, delivery)
         return self.outbox.queue_submit(tx, built)
 
 

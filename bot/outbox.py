@@ -31,6 +31,7 @@ from bot.keys import Keys
 from bot.logs import log
 from bot.metrics import Metrics
 from bot.store import queue_transcript
+from integrations.sms import gsm_friendly, sms_info
 from integrations.base import (
     ChannelRegistry,
     ChannelSendError,
@@ -166,6 +167,11 @@ class Outbox:
                 "expires_at": message.expires_at or "",
                 "origin_at": message.origin_at or now,
             }
+            if message.channel == "sms":  # what it will cost: encoding and billed parts
+                text = gsm_friendly(message.text)
+                info = sms_info(text)
+                record["text"] = text
+                record |= {"encoding": info.encoding, "segments": info.segments}
             key = self.keys.message(message_id)
             pipe.hset(key, mapping=_hash(record))
             pipe.expire(key, self.retention_s)

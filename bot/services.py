@@ -20,7 +20,8 @@ from bot.conversation.executor import Executor
 from bot.conversation.state import StateStore
 from bot.inbound import HandoffToAgent, InboundService, sweeper
 from bot.ingest import EventService
-from bot.keys import Keys
+from bot.keys import Keys, shared_secret
+from bot.links import TelegramLinks
 from bot.logs import log
 from bot.metrics import Metrics
 from bot.notify import Notifier
@@ -92,7 +93,12 @@ async def build_services(settings: Settings, redis: Redis, channels: ChannelRegi
         retention_s=int(retention.total_seconds()),
     )
     await outbox.ensure_group()
-    notifier = Notifier(renderer, outbox, clock)
+    links = None
+    if "telegram" in registry:
+        telegram = registry.get("telegram")
+        secret = await shared_secret(redis, keys)
+        links = TelegramLinks(redis, keys, secret, lambda: getattr(telegram, "username", ""))
+    notifier = Notifier(renderer, outbox, clock, links)
     events = EventService(redis, keys, store, notifier, registry, clock, metrics)
     handoff = HandoffToAgent(redis, keys, notifier, clock)
     nlu = None
@@ -118,7 +124,7 @@ async def build_services(settings: Settings, redis: Redis, channels: ChannelRegi
         retention_s=int(retention.total_seconds()),
     )
     engine = ConversationEngine(nlu, handoff, store, StateStore(redis, keys), executor)
-    inbound = InboundService(redis, keys, store, brands, notifier, clock, metrics, engine)
+    inbound = InboundService(redis, keys, store, brands, notifier, clock, metrics, engine, links)
     return Services(
         settings,
         redis,

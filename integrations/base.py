@@ -16,7 +16,9 @@ from typing import Literal, Protocol, runtime_checkable
 
 from aiohttp import web
 
-ProviderStatus = Literal["queued", "sent", "delivered", "undelivered", "failed"]
+from integrations.media import MediaStore
+
+ProviderStatus = Literal["queued", "sending", "sent", "delivered", "undelivered", "failed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +136,8 @@ class ChannelRegistry:
     """Channels by name. Adding a channel is one `register()` line at start-up."""
 
     _channels: dict[str, Channel] = field(default_factory=dict)
+    # Where channels keep customers' photos (served at /media/...), when one needs it.
+    media: MediaStore | None = None
 
     def register(self, channel: Channel) -> None:
         if channel.name in self._channels:
