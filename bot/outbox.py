@@ -31,7 +31,6 @@ from bot.keys import Keys
 from bot.logs import log
 from bot.metrics import Metrics
 from bot.store import queue_transcript
-from integrations.sms import gsm_friendly, sms_info
 from integrations.base import (
     ChannelRegistry,
     ChannelSendError,
@@ -39,6 +38,7 @@ from integrations.base import (
     RetryAfter,
     StatusUpdate,
 )
+from integrations.sms import gsm_friendly, sms_info
 
 GROUP = "senders"
 MessageStatus = Literal[

@@ -13,14 +13,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import os
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import structlog
 from aiohttp import web
+
+# Opt in to python-telegram-bot's next-major behaviour (durations as timedelta), which
+# also silences its deprecation warning on every rate-limit error.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
+
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    NetworkError,
+    TelegramError,
+    TimedOut,
+)
 from telegram.error import RetryAfter as TelegramRetryAfter
 
 from integrations.base import (
@@ -110,7 +123,9 @@ class TelegramChannel:
             else:
                 sent = await self.bot.send_message(message.to, message.text, reply_markup=markup)
         except TelegramRetryAfter as exc:
-            wait = exc.retry_after
+            with warnings.catch_warnings():  # int today, timedelta in PTB's next major
+                warnings.simplefilter("ignore")
+                wait = exc.retry_after
             seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
             raise RetryAfter(seconds) from exc
         except (Forbidden, BadRequest) as exc:  # blocked by the user, chat gone, bad request

@@ -79,8 +79,15 @@ def test_logs_mask_phone_numbers_and_codes() -> None:
 def test_settings_name_the_bad_variable() -> None:
     with pytest.raises(ConfigError, match="DOORSTEP_WORKERS"):
         Settings.from_env({"DOORSTEP_WORKERS": "many"})
-    settings = Settings.from_env({"TWILIO_ACCOUNT_SID": "AC1"})
-    assert settings.sandbox is False
+    with pytest.raises(ConfigError, match="TWILIO_AUTH_TOKEN"):
+        Settings.from_env({"TWILIO_ACCOUNT_SID": "AC1"})
+    twilio = {"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "t", "TWILIO_FROM": "+15005550006"}
+    assert Settings.from_env(twilio).sandbox is False
+    with pytest.raises(ConfigError, match="TELEGRAM_WEBHOOK_SECRET"):
+        Settings.from_env(
+            {"TELEGRAM_BOT_TOKEN": "1:A", "PUBLIC_BASE_URL": "https://doorstep.example.com"}
+        )
+    assert Settings.from_env({"TELEGRAM_BOT_TOKEN": "1:A"}).telegram_mode == "polling"
 
 
 async def test_shutdown_finishes_the_message_being_sent(redis: Redis, settings: Settings) -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.events import Window
-from bot.render import Renderer, RenderError
+from bot.render import DEFAULT_TEMPLATES, Renderer, RenderError
 
 NOW = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)  # 09:00 in New York
 WINDOW = Window(
@@ -99,20 +99,23 @@ def test_every_message_type_renders_in_every_shipped_locale(renderer: Renderer) 
         reason="no_access",
         old_window=WINDOW,
         help_text="Call us.",
+        telegram_link="https://t.me/doorstep_bot?start=abc",
+        status="dispatched",
+        offers=[WINDOW],
+        purpose="reschedule",
+        item="Chair",
+        items=["Chair", "Lamp"],
+        place="porch",
+        address="55 King St",
+        kind="damaged",
+        has_code=True,
+        choice=WINDOW,
+        key="",
     )
-    types = [
-        "delivery_scheduled",
-        "out_for_delivery",
-        "eta_changed",
-        "driver_nearby",
-        "delivered",
-        "delivery_failed",
-        "rating_request",
-        "optout_confirmed",
-        "optin_confirmed",
-        "help",
-        "reply_received",
-    ]
+    context["reason"] = "no_access"
+    # Every template shipped, conversation replies included.
+    types = sorted(p.stem for p in (DEFAULT_TEMPLATES / "default").glob("*.j2"))
+    assert len(types) > 30
     english = {t: renderer.render(t, "sms", "en", context).text for t in types}
     for locale in ("es", "fr"):
         for t in types:
