@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import getpass
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -101,6 +103,35 @@ def cmd_brand_create(args: argparse.Namespace, settings: Settings) -> int:
         return 2
 
 
+async def _agent_create(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.agents.accounts import AccountStore, Agent
+
+    password = os.environ.get("DOORSTEP_AGENT_PASSWORD") or getpass.getpass("Password: ")
+    redis = Redis.from_url(settings.redis_url, decode_responses=True)
+    try:
+        keys = Keys(settings.key_prefix)
+        if await BrandStore(redis, keys).get(args.brand_id) is None:
+            print(f"no brand {args.brand_id!r}", file=sys.stderr)
+            return 2
+        agent = Agent(
+            brand_id=args.brand_id, username=args.username, name=args.name, role=args.role
+        )
+        await AccountStore(redis, keys).create(agent, password)
+        print(json.dumps(agent.model_dump()))
+        return 0
+    finally:
+        await redis.aclose()
+
+
+def cmd_agent_create(args: argparse.Namespace, settings: Settings) -> int:
+    """Password from DOORSTEP_AGENT_PASSWORD or a prompt, never from the command line."""
+    try:
+        return asyncio.run(_agent_create(args, settings))
+    except ValueError as exc:
+        print(f"invalid agent: {exc}", file=sys.stderr)
+        return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="doorstep", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -116,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
     brand.add_argument("--require-signature", action="store_true")
     brand.add_argument("--update", action="store_true")
     brand.set_defaults(func=cmd_brand_create)
+    agent = sub.add_parser("agent-create", help="add a console account to a brand")
+    agent.add_argument("brand_id")
+    agent.add_argument("username")
+    agent.add_argument("--name", required=True)
+    agent.add_argument("--role", choices=["agent", "admin"], default="agent")
+    agent.set_defaults(func=cmd_agent_create)
     route_cli.add_parser(sub)
     nlucli.add_parsers(sub)
     resolve = sub.add_parser(

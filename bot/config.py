@@ -69,6 +69,8 @@ class Settings:
     # A brand seeded at start-up so that the sandbox works from a fresh clone.
     demo: bool = True
     demo_api_key: str = "demo-key"
+    # The demo brand's console login (demo mode only, for trying it on one machine).
+    demo_agent_password: str = "parcelly-agent"  # noqa: S105
     sandbox: bool = True
     workers: int = 4
     scheduler_interval: float = 0.2
@@ -119,6 +121,7 @@ class Settings:
             key_prefix=env.get("DOORSTEP_KEY_PREFIX", "ds"),
             demo=_bool(env, "DOORSTEP_DEMO", sandbox),
             demo_api_key=env.get("DOORSTEP_DEMO_API_KEY", "demo-key"),
+            demo_agent_password=env.get("DOORSTEP_DEMO_AGENT_PASSWORD", "parcelly-agent"),
             sandbox=sandbox,
             workers=_int(env, "DOORSTEP_WORKERS", 4),
             scheduler_interval=_float(env, "DOORSTEP_SCHEDULER_INTERVAL", 0.2),

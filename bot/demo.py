@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.agents.accounts import Agent
 from bot.brands import BrandSettings
 from bot.events import parse_event
 from bot.ingest import Accepted
@@ -80,6 +81,9 @@ CUSTOMERS = (
 )
 
 
+DEMO_AGENT = "agent"
+
+
 def demo_brand() -> BrandSettings:
     return BrandSettings(
         brand_id=DEMO_BRAND_ID,
@@ -101,6 +105,9 @@ async def seed(services: Services) -> None:
     if await services.brands.get(DEMO_BRAND_ID) is None:
         await services.brands.save(demo_brand())
     await services.brands.add_api_key(DEMO_BRAND_ID, services.settings.demo_api_key)
+    if await services.accounts.get(DEMO_BRAND_ID, DEMO_AGENT) is None:
+        agent = Agent(brand_id=DEMO_BRAND_ID, username=DEMO_AGENT, name="Dana (demo)", role="admin")
+        await services.accounts.create(agent, services.settings.demo_agent_password)
 
 
 def _run_key(services: Services) -> str:

@@ -82,10 +82,12 @@ class HandoffToAgent:
             )
             await pipe.execute()
         log.info("conversation.escalated", conversation=reply.conversation, reason=reason)
+        event = {"type": "escalated", "delivery_id": reply.delivery.delivery_id}
+        await self.redis.publish(self.keys.desk_events(reply.brand.brand_id), json.dumps(event))
         if notify:
-            await self.notifier.send(
-                reply.brand, [(reply.delivery, Notice("reply_received", {}, proactive=False))]
-            )
+            wait = timedelta(minutes=reply.brand.escalation_limit_min)
+            notice = Notice("reply_received", {"wait": wait}, proactive=False)
+            await self.notifier.send(reply.brand, [(reply.delivery, notice)])
 
     async def active(self, conversation: str) -> bool:
         """True while a person has (or is about to take) the conversation: the bot keeps quiet."""
@@ -206,6 +208,8 @@ class InboundService:
             log.warning("inbound.orphan", conversation=conversation)
             return
         await self.store.append_transcript(brand_id, delivery_id, json.dumps(entry))
+        event = {"type": "message", "delivery_id": delivery_id}
+        await self.redis.publish(self.keys.desk_events(brand_id), json.dumps(event))
         text = str(entry["text"])
         optout_key = self.keys.optout(brand_id, delivery.channel, delivery.contact)
         opted_out = bool(await self.redis.exists(optout_key))

@@ -94,6 +94,23 @@ class Keys:
         """String: the safe place a customer asked us to remember for an address."""
         return f"{self.prefix}:place:{brand_id}:{address_hash}"
 
+    # --- agents -------------------------------------------------------------
+    def agent(self, brand_id: str, username: str) -> str:
+        """String (JSON): an agent account with its argon2 password hash."""
+        return f"{self.prefix}:agent:{brand_id}:{username}"
+
+    def agent_token(self, digest: str) -> str:
+        """String (JSON): the agent an API token (by its SHA-256) acts as."""
+        return f"{self.prefix}:agent-token:{digest}"
+
+    def session(self, session_id: str) -> str:
+        """String (JSON) with TTL: a console login session and its CSRF token."""
+        return f"{self.prefix}:session:{session_id}"
+
+    def desk_events(self, brand_id: str) -> str:
+        """Pub/sub channel: live updates for a brand's agent console."""
+        return f"{self.prefix}:desk:{brand_id}"
+
     def telegram_ref(self, ref: str) -> str:
         """String: the conversation a Telegram deep-link reference opens."""
         return f"{self.prefix}:tgref:{ref}"

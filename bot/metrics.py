@@ -53,6 +53,12 @@ class Metrics:
             ["state"],
             registry=self.registry,
         )
+        self.escalations_overdue = Gauge(
+            "doorstep_escalations_overdue",
+            "Conversations waiting for a person longer than the brand's limit.",
+            ["brand"],
+            registry=self.registry,
+        )
         self.dead_letters = Gauge(
             "doorstep_outbox_dead_letters",
             "Messages in the dead-letter stream.",

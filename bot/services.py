@@ -12,6 +12,8 @@ from datetime import timedelta
 import aiohttp
 from redis.asyncio import Redis
 
+from bot.agents.accounts import AccountStore
+from bot.agents.desk import Desk
 from bot.brands import BrandStore
 from bot.clock import Clock
 from bot.config import Settings
@@ -52,6 +54,9 @@ class Services:
     events: EventService
     inbound: InboundService
     handoff: HandoffToAgent
+    executor: Executor
+    accounts: AccountStore
+    desk: Desk
     routing: RoutingAdapter
     route_changes: RouteService
     nlu: RasaClient | None
@@ -140,6 +145,9 @@ async def build_services(settings: Settings, redis: Redis, channels: ChannelRegi
         events,
         inbound,
         handoff,
+        executor,
+        AccountStore(redis, keys),
+        Desk(redis, keys, store, brands, outbox, clock, metrics),
         routing,
         route_changes,
         nlu,
@@ -194,6 +202,9 @@ async def start_workers(services: Services) -> None:
     )
     s.tasks.append(asyncio.create_task(_every(s.stopping, 5.0, "gauges", gauge)))
     s.tasks.append(asyncio.create_task(sweeper(s.inbound, s.stopping)))
+    s.tasks.append(
+        asyncio.create_task(_every(s.stopping, 15.0, "escalations", s.desk.alert_overdue))
+    )
 
 
 async def stop_workers(services: Services, grace: float = 15.0) -> None:

@@ -146,3 +146,64 @@ async def test_a_customer_types_a_return_and_a_damage_report(talking_page: Any) 
     sent = page.locator("#feed li.in").last
     await expect(sent.locator("img")).to_have_count(1)
     await expect(out.nth(6)).to_contain_text("Thanks for the photo")
+
+
+async def test_an_agent_takes_over_replies_and_hands_back(talking_page: Any, redis: Redis) -> None:
+    from playwright.async_api import expect
+
+    from bot.agents.accounts import AccountStore, Agent
+    from bot.brands import BrandSettings, BrandStore
+    from bot.keys import Keys
+
+    phone = talking_page
+    await phone.click("#reset")
+    await expect(phone.locator("#stops tbody tr")).to_have_count(10)
+    await phone.locator("#stops tbody tr").nth(1).click()  # Ben Carter, English
+    out = phone.locator("#feed li.out")
+    await expect(out).to_have_count(1)
+    await phone.fill("#reply-text", "can I talk to a real person please")
+    await phone.press("#reply-text", "Enter")
+    await expect(out.nth(1)).to_contain_text("within about 15 minutes")
+
+    browser = phone.context.browser
+    console = await (await browser.new_context()).new_page()
+    base = phone.url.rsplit("/sandbox", 1)[0]
+    await console.goto(f"{base}/console")
+    await console.fill("input[name=brand]", "demo")
+    await console.fill("input[name=username]", "agent")
+    await console.fill("input[name=password]", "parcelly-agent")
+    await console.click("#login button[type=submit]")
+    row = console.locator("#queue tbody tr", has_text="Ben Carter")
+    await expect(row).to_contain_text("talk_to_human")
+    delivery_id = await row.get_attribute("data-delivery")
+    await row.click()
+    await expect(console.locator("#conv-state")).to_contain_text("Waiting for a person")
+    await console.click("#claim")
+    await expect(console.locator("#conv-state")).to_contain_text("Held by agent")
+    await console.fill("#reply-text", "Hi Ben, Dana here. Your lamp is on the van.")
+    await console.press("#reply-text", "Enter")
+    await expect(out.nth(2)).to_have_text("Hi Ben, Dana here. Your lamp is on the van.")
+    await expect(console.locator("#transcript")).to_contain_text("Dana here")
+
+    await console.click("#hand-back")
+    await expect(console.locator("#conv-state")).to_contain_text("The bot is handling")
+    await phone.fill("#reply-text", "where is my parcel?")
+    await phone.press("#reply-text", "Enter")
+    await expect(out.nth(3)).to_contain_text("booked for")
+
+    # An agent of another brand gets nothing for that delivery, even by URL.
+    keys = Keys()
+    await BrandStore(redis, keys).save(BrandSettings(brand_id="rival", display_name="Rival"))
+    rival = Agent(brand_id="rival", username="eve", name="Eve")
+    await AccountStore(redis, keys).create(rival, "rival-password-1")
+    other = await (await browser.new_context()).new_page()
+    await other.goto(f"{base}/console")
+    await other.fill("input[name=brand]", "rival")
+    await other.fill("input[name=username]", "eve")
+    await other.fill("input[name=password]", "rival-password-1")
+    await other.click("#login button[type=submit]")
+    await expect(other.locator("#who")).to_contain_text("Eve")
+    await other.goto(f"{base}/console#d={delivery_id}")
+    await other.reload()
+    await expect(other.locator("#conv-error")).to_have_text("No such conversation for your brand.")
+    await expect(other.locator("#queue tbody tr")).to_have_count(0)

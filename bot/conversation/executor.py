@@ -111,7 +111,7 @@ class Executor:
                 await self._rebook(facts, action.window)
                 return followups.rebooked(action.window)
             case OfferWindows():
-                offers = await self._offers(facts, action.purpose, action.day, action.item)
+                offers = await self.offers(facts, action.purpose, action.day, action.item)
                 return followups.offers_made(action.purpose, action.reason, offers, action.item)
             case BookReturn():
                 return await self._book_return(facts, action.item, action.window)
@@ -207,7 +207,7 @@ class Executor:
             await self.store.put_delivery(fresh.model_copy(update={"promised_window": window}))
             await self._webhook_window(facts, window)
             return followups.window_tried(window, True, [])
-        offers = await self._offers(facts, "reschedule", facts.day_of(window), None)
+        offers = await self.offers(facts, "reschedule", facts.day_of(window), None)
         return followups.window_tried(window, False, offers)
 
     async def _webhook_window(self, facts: Facts, window: Window) -> None:
@@ -263,9 +263,7 @@ class Executor:
             }
         )
 
-    async def _offers(
-        self, facts: Facts, purpose: str, day: date, item: str | None
-    ) -> list[Window]:
+    async def offers(self, facts: Facts, purpose: str, day: date, item: str | None) -> list[Window]:
         """Up to three windows on `day`, in time order: from the route when it is out today."""
         start, end = self._day_bounds(facts, day)
         d = facts.delivery
@@ -313,7 +311,7 @@ class Executor:
                 log.warning("conversation.route_unusable", error=str(exc.fields))
                 return Decision((Escalate("route_unusable"),), ConversationState())
             if not preview.fits(stop.id):
-                offers = await self._offers(facts, "return", facts.day_of(window), item)
+                offers = await self.offers(facts, "return", facts.day_of(window), item)
                 return followups.return_booked(item, window, False, offers)
             await self._commit_pickup(facts, preview, d.delivery_id)
             request = request.model_copy(update={"route_id": route_id, "stop_id": stop.id})

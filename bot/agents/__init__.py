@@ -1,0 +1,1 @@
+"""Support agents: accounts, sessions, the escalation desk and its web console."""

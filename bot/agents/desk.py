@@ -1,0 +1,242 @@
+"""The escalation desk: the queue, the conversation an agent sees, claim, reply, hand back.
+
+Claims are atomic in Redis (a Lua script): of two agents pressing "claim" at once one
+wins and the other is told who has it. While a person holds a conversation the bot
+sends nothing on it (the conversation engine checks the hand-off first) but keeps
+reading each reply into the transcript. An escalation waiting longer than the
+brand's limit is counted and announced once on the brand's webhook.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from redis.asyncio import Redis
+
+from bot.agents.accounts import Agent
+from bot.brands import BrandSettings, BrandStore
+from bot.clock import Clock
+from bot.keys import Keys
+from bot.logs import log
+from bot.metrics import Metrics
+from bot.outbox import NewMessage, Outbox
+from bot.store import Store
+
+_CLAIM = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return 'gone' end
+if state == 'held' then return redis.call('HGET', KEYS[1], 'agent') end
+redis.call('HSET', KEYS[1], 'state', 'held', 'agent', ARGV[1], 'claimed_at', ARGV[2])
+redis.call('ZREM', KEYS[2], ARGV[3])
+return 'ok'
+"""
+
+
+class NotHeld(Exception):
+    """The agent does not hold this conversation (claim it first)."""
+
+
+@dataclass
+class Desk:
+    redis: Redis
+    keys: Keys
+    store: Store
+    brands: BrandStore
+    outbox: Outbox
+    clock: Clock
+    metrics: Metrics
+
+    def __post_init__(self) -> None:
+        self._claim = self.redis.register_script(_CLAIM)
+
+    async def publish(self, brand_id: str, event: dict[str, Any]) -> None:
+        await self.redis.publish(self.keys.desk_events(brand_id), json.dumps(event))
+
+    async def queue(self, brand_id: str) -> list[dict[str, Any]]:
+        """Waiting and held conversations, oldest first, with how long they have waited."""
+        now = self.clock.timestamp()
+        waiting = cast(
+            list[tuple[str, float]],
+            await self.redis.zrange(self.keys.agent_queue(brand_id), 0, -1, withscores=True),
+        )
+        rows = []
+        for conversation, since in waiting:
+            rows.append(await self._row(brand_id, str(conversation), now, float(since)))
+        held = await self._held(brand_id)
+        for conversation in held:
+            rows.append(await self._row(brand_id, conversation, now, None))
+        return rows
+
+    async def _held(self, brand_id: str) -> list[str]:
+        return sorted(str(c) for c in await self.redis.smembers(self._held_key(brand_id)))
+
+    def _held_key(self, brand_id: str) -> str:
+        return f"{self.keys.agent_queue(brand_id)}:held"
+
+    async def _row(
+        self, brand_id: str, conversation: str, now: float, since: float | None
+    ) -> dict[str, Any]:
+        handoff = await self.redis.hgetall(self.keys.handoff(conversation))
+        delivery_id = conversation.partition("/")[2]
+        delivery = await self.store.get_delivery(brand_id, delivery_id)
+        started = float(handoff.get("since", since or now))
+        return {
+            "delivery_id": delivery_id,
+            "customer": delivery.customer.name if delivery else "",
+            "order_id": delivery.order_id if delivery else "",
+            "reason": handoff.get("reason", ""),
+            "state": handoff.get("state", "waiting"),
+            "agent": handoff.get("agent"),
+            "waiting_s": round(now - started),
+        }
+
+    async def conversation(
+        self, brand_id: str, delivery_id: str, reveal: bool = False
+    ) -> dict[str, Any] | None:
+        """Everything an agent needs about one delivery, or None if it is not this brand's."""
+        delivery = await self.store.get_delivery(brand_id, delivery_id)
+        if delivery is None:
+            return None
+        conversation = f"{brand_id}/{delivery_id}"
+        handoff = await self.redis.hgetall(self.keys.handoff(conversation))
+        case = await self.redis.hgetall(self.keys.case(brand_id, delivery_id))
+        route = (
+            await self.store.get_route(brand_id, delivery.route_id) if delivery.route_id else None
+        )
+        body = delivery.model_dump(mode="json")
+        if body.get("access_code") and not reveal:
+            body["access_code"] = "••••"
+        transcript = [json.loads(e) for e in await self.store.transcript(brand_id, delivery_id)]
+        return {
+            "delivery": body,
+            "handoff": handoff or None,
+            "case": {
+                **case,
+                "customer_photos": json.loads(case.get("customer_photos", "[]")),
+                "delivery_photos": json.loads(case.get("delivery_photos", "[]")),
+            }
+            if case
+            else None,
+            "route": route.model_dump(mode="json") if route else None,
+            "transcript": transcript,
+        }
+
+    async def claim(self, brand_id: str, delivery_id: str, agent: Agent) -> str:
+        """'ok', 'gone' (nobody asked for a person), or the username already holding it."""
+        conversation = f"{brand_id}/{delivery_id}"
+        result = str(
+            await self._claim(
+                keys=[self.keys.handoff(conversation), self.keys.agent_queue(brand_id)],
+                args=[agent.username, self.clock.timestamp(), conversation],
+            )
+        )
+        if result == "ok":
+            await self.redis.sadd(self._held_key(brand_id), conversation)
+            await self._note(brand_id, delivery_id, agent, "claimed", kind="event")
+            await self.publish(brand_id, {"type": "claimed", "delivery_id": delivery_id})
+        return result
+
+    async def _holder(self, brand_id: str, delivery_id: str) -> str | None:
+        held = await self.redis.hget(self.keys.handoff(f"{brand_id}/{delivery_id}"), "agent")
+        return None if held is None else str(held)
+
+    async def require_held(self, brand_id: str, delivery_id: str, agent: Agent) -> None:
+        if await self._holder(brand_id, delivery_id) != agent.username:
+            raise NotHeld(delivery_id)
+
+    async def reply(self, brand: BrandSettings, delivery_id: str, agent: Agent, text: str) -> str:
+        """Send the agent's words to the customer on their channel; the message id."""
+        await self.require_held(brand.brand_id, delivery_id, agent)
+        delivery = await self.store.get_delivery(brand.brand_id, delivery_id)
+        assert delivery is not None
+        message_id = await self.outbox.submit(
+            NewMessage(
+                brand_id=brand.brand_id,
+                type="agent_reply",
+                channel=delivery.channel,
+                to=delivery.contact,
+                text=text,
+                delivery_id=delivery_id,
+            )
+        )
+        await self.publish(brand.brand_id, {"type": "message", "delivery_id": delivery_id})
+        return message_id
+
+    async def _note(
+        self, brand_id: str, delivery_id: str, agent: Agent, text: str, kind: str = "note"
+    ) -> None:
+        entry = {"dir": kind, "agent": agent.username, "text": text, "at": self.clock.timestamp()}
+        await self.store.append_transcript(brand_id, delivery_id, json.dumps(entry))
+
+    async def note(self, brand_id: str, delivery_id: str, agent: Agent, text: str) -> None:
+        """An internal note: in the transcript, never sent."""
+        await self._note(brand_id, delivery_id, agent, text)
+        await self.publish(brand_id, {"type": "message", "delivery_id": delivery_id})
+
+    async def hand_back(self, brand_id: str, delivery_id: str, agent: Agent) -> None:
+        """Resolved: the bot answers this customer again."""
+        await self.require_held(brand_id, delivery_id, agent)
+        conversation = f"{brand_id}/{delivery_id}"
+        async with self.redis.pipeline(transaction=True) as tx:
+            tx.delete(self.keys.handoff(conversation))
+            tx.zrem(self.keys.agent_queue(brand_id), conversation)
+            tx.srem(self._held_key(brand_id), conversation)
+            tx.delete(self.keys.conversation(conversation))  # the bot starts afresh
+            await tx.execute()
+        await self._note(brand_id, delivery_id, agent, "handed back to the bot", kind="event")
+        await self.publish(brand_id, {"type": "released", "delivery_id": delivery_id})
+
+    async def alert_overdue(self) -> int:
+        """Count and announce (once) escalations waiting longer than their brand's limit."""
+        now = self.clock.timestamp()
+        alerted = 0
+        for brand_id in sorted(str(b) for b in await self.redis.smembers(self.keys.brands())):
+            brand = await self.brands.get(brand_id)
+            if brand is None:
+                continue
+            cutoff = now - brand.escalation_limit_min * 60
+            late = cast(
+                list[tuple[str, float]],
+                await self.redis.zrangebyscore(
+                    self.keys.agent_queue(brand_id), "-inf", cutoff, withscores=True
+                ),
+            )
+            self.metrics.escalations_overdue.labels(brand_id).set(len(late))
+            for conversation, since in late:
+                key = self.keys.handoff(str(conversation))
+                if not await self.redis.hsetnx(key, "alerted", now):
+                    continue
+                alerted += 1
+                await self._alert(brand, str(conversation), float(since), now)
+        return alerted
+
+    async def _alert(
+        self, brand: BrandSettings, conversation: str, since: float, now: float
+    ) -> None:
+        log.warning(
+            "desk.escalation_overdue", conversation=conversation, waiting_s=round(now - since)
+        )
+        if not brand.webhook_url:
+            return
+        body = {
+            "id": f"esc-{conversation.replace('/', '-')}-{int(since)}",
+            "type": "escalation.overdue",
+            "occurred_at": datetime.fromtimestamp(now, UTC).isoformat(),
+            "data": {
+                "delivery_id": conversation.partition("/")[2],
+                "waiting_since": datetime.fromtimestamp(since, UTC).isoformat(),
+                "limit_min": brand.escalation_limit_min,
+            },
+        }
+        await self.outbox.submit(
+            NewMessage(
+                brand_id=brand.brand_id,
+                type="escalation.overdue",
+                channel="webhook",
+                to=brand.webhook_url,
+                text=json.dumps(body),
+            )
+        )

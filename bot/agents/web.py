@@ -1,0 +1,328 @@
+"""The agent console over HTTP: login, the queue, a conversation, and what agents do.
+
+Pages are plain HTML with a little JavaScript (no build step). Every route works out
+the agent from the session cookie or an API token and reads only that agent's
+brand: a delivery id of another brand is simply not found. Requests that change
+something and come with the cookie must carry the session's CSRF token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from datetime import date
+from typing import Any
+
+from aiohttp import WSMsgType, web
+from pydantic import ValidationError
+
+from bot.agents.accounts import Agent, Session, csrf_ok
+from bot.agents.desk import NotHeld
+from bot.appkeys import SERVICES
+from bot.conversation.actions import (
+    BookReturn,
+    Decision,
+    Facts,
+    Rebook,
+    TryWindow,
+    UpdateDelivery,
+)
+from bot.conversation.state import ConversationState
+from bot.events import Window
+from bot.httperrors import ApiError
+from bot.inbound import Reply
+from bot.sandbox_web import STATIC
+from bot.services import Services
+
+routes = web.RouteTableDef()
+COOKIE = "doorstep_session"
+
+
+async def _agent(request: web.Request) -> tuple[Agent, Session | None]:
+    services = request.app[SERVICES]
+    auth = request.headers.get("Authorization", "")
+    if auth.startswith("Bearer dsa_"):
+        agent = await services.accounts.agent_for_token(auth.removeprefix("Bearer "))
+        if agent is None:
+            raise ApiError(401, "unauthenticated", "unknown API token")
+        return agent, None
+    session_id = request.cookies.get(COOKIE)
+    session = await services.accounts.session(session_id) if session_id else None
+    if session is None:
+        raise ApiError(401, "unauthenticated", "log in first")
+    if request.method not in ("GET", "HEAD") and not csrf_ok(
+        session, request.headers.get("X-CSRF-Token")
+    ):
+        raise ApiError(403, "csrf", "missing or wrong X-CSRF-Token")
+    return session.agent, session
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.read() or b"{}")
+    except json.JSONDecodeError:
+        raise ApiError(400, "invalid_json", "the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "the body must be a JSON object")
+    return body
+
+
+def _text(body: dict[str, Any], field: str, limit: int = 1600) -> str:
+    value = body.get(field)
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        raise ApiError(
+            400,
+            "invalid",
+            f"{field} is required",
+            [{"field": field, "message": f"1-{limit} characters"}],
+        )
+    return value.strip()
+
+
+# --- pages and login ------------------------------------------------------------------
+
+
+@routes.get("/console")
+async def console_page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "console.html")
+
+
+@routes.post("/console/login")
+async def login(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    form = await request.post()
+    brand, username, password = (str(form.get(k, "")) for k in ("brand", "username", "password"))
+    agent = await services.accounts.check_password(brand, username, password)
+    if agent is None:
+        raise web.HTTPFound("/console?error=login")
+    session = await services.accounts.open_session(agent)
+    response = web.HTTPFound("/console")
+    response.set_cookie(
+        COOKIE,
+        session.id,
+        httponly=True,
+        samesite="Strict",
+        secure=services.settings.public_base_url.startswith("https://"),
+        path="/console",
+    )
+    raise response
+
+
+@routes.post("/console/logout")
+async def logout(request: web.Request) -> web.Response:
+    _, session = await _agent(request)
+    if session is not None:
+        await request.app[SERVICES].accounts.close_session(session.id)
+    response = web.json_response({"ok": True})
+    response.del_cookie(COOKIE, path="/console")
+    return response
+
+
+@routes.get("/console/api/me")
+async def me(request: web.Request) -> web.Response:
+    agent, session = await _agent(request)
+    return web.json_response({**agent.model_dump(), "csrf": session.csrf if session else None})
+
+
+# --- the desk -----------------------------------------------------------------------
+
+
+@routes.get("/console/api/queue")
+async def queue(request: web.Request) -> web.Response:
+    agent, _ = await _agent(request)
+    return web.json_response({"queue": await request.app[SERVICES].desk.queue(agent.brand_id)})
+
+
+@routes.get("/console/api/conversations/{delivery_id}")
+async def conversation(request: web.Request) -> web.Response:
+    agent, _ = await _agent(request)
+    reveal = request.query.get("reveal") == "1"
+    found = await request.app[SERVICES].desk.conversation(
+        agent.brand_id, request.match_info["delivery_id"], reveal=reveal
+    )
+    if found is None:
+        raise ApiError(404, "not_found", "no such conversation")
+    return web.json_response(found)
+
+
+async def _held_delivery(request: web.Request, agent: Agent) -> str:
+    delivery_id = request.match_info["delivery_id"]
+    services = request.app[SERVICES]
+    if await services.store.get_delivery(agent.brand_id, delivery_id) is None:
+        raise ApiError(404, "not_found", "no such conversation")
+    return delivery_id
+
+
+@routes.post("/console/api/conversations/{delivery_id}/claim")
+async def claim(request: web.Request) -> web.Response:
+    agent, _ = await _agent(request)
+    delivery_id = await _held_delivery(request, agent)
+    result = await request.app[SERVICES].desk.claim(agent.brand_id, delivery_id, agent)
+    if result == "ok":
+        return web.json_response({"claimed": True})
+    if result == "gone":
+        raise ApiError(409, "not_waiting", "this conversation is not waiting for a person")
+    raise ApiError(409, "taken", f"already claimed by {result}")
+
+
+def _not_held() -> ApiError:
+    return ApiError(409, "not_held", "claim the conversation first")
+
+
+@routes.post("/console/api/conversations/{delivery_id}/reply")
+async def reply(request: web.Request) -> web.Response:
+    agent, _ = await _agent(request)
+    services = request.app[SERVICES]
+    delivery_id = await _held_delivery(request, agent)
+    text = _text(await _json(request), "text")
+    brand = await services.brands.get(agent.brand_id)
+    assert brand is not None
+    try:
+        message_id = await services.desk.reply(brand, delivery_id, agent, text)
+    except NotHeld:
+        raise _not_held() from None
+    return web.json_response({"message_id": message_id}, status=202)
+
+
+@routes.post("/console/api/conversations/{delivery_id}/notes")
+async def note(request: web.Request) -> web.Response:
+    agent, _ = await _agent(request)
+    delivery_id = await _held_delivery(request, agent)
+    text = _text(await _json(request), "text", 2000)
+    await request.app[SERVICES].desk.note(agent.brand_id, delivery_id, agent, text)
+    return web.json_response({"ok": True}, status=201)
+
+
+@routes.post("/console/api/conversations/{delivery_id}/hand-back")
+async def hand_back(request: web.Request) -> web.Response:
+    agent, _ = await _agent(request)
+    delivery_id = await _held_delivery(request, agent)
+    try:
+        await request.app[SERVICES].desk.hand_back(agent.brand_id, delivery_id, agent)
+    except NotHeld:
+        raise _not_held() from None
+    return web.json_response({"ok": True})
+
+
+# --- the bot's operations, for agents ---------------------------------------------------
+
+
+async def _facts(services: Services, agent: Agent, delivery_id: str) -> tuple[Reply, Facts]:
+    brand = await services.brands.get(agent.brand_id)
+    delivery = await services.store.get_delivery(agent.brand_id, delivery_id)
+    assert brand is not None and delivery is not None
+    now = services.clock.now()
+    reply_ = Reply(brand, delivery, "", (), now, f"{agent.brand_id}/{delivery_id}")
+    return reply_, Facts(brand, delivery, now)
+
+
+def _window(body: dict[str, Any]) -> Window:
+    try:
+        return Window.model_validate(body.get("window"))
+    except ValidationError:
+        raise ApiError(
+            400,
+            "invalid",
+            "window must be {start, end}",
+            [{"field": "window", "message": "ISO datetimes with offset, start < end"}],
+        ) from None
+
+
+@routes.post("/console/api/conversations/{delivery_id}/operations/{op}")
+async def operate(request: web.Request) -> web.Response:
+    """`windows` (lists them), `reschedule` {window}, `safe_place` {place},
+    `return_pickup` {item, window}: the bot's own operations, done for an agent."""
+    agent, _ = await _agent(request)
+    services = request.app[SERVICES]
+    delivery_id = await _held_delivery(request, agent)
+    try:
+        await services.desk.require_held(agent.brand_id, delivery_id, agent)
+    except NotHeld:
+        raise _not_held() from None
+    body = await _json(request)
+    reply_, facts = await _facts(services, agent, delivery_id)
+    op = request.match_info["op"]
+    executor = services.executor
+    if op == "windows":
+        day = date.fromisoformat(body["day"]) if isinstance(body.get("day"), str) else facts.today
+        purpose = "return" if body.get("purpose") == "return" else "reschedule"
+        offers = await executor.offers(facts, purpose, day, body.get("item"))
+        return web.json_response({"windows": [w.model_dump(mode="json") for w in offers]})
+    if op == "reschedule":
+        window = _window(body)
+        today = facts.on_route and facts.day_of(window) == facts.today
+        action: Any = TryWindow(window) if today else Rebook(window)
+    elif op == "safe_place":
+        action = UpdateDelivery({"safe_place": _text(body, "place", 200)}, tell_driver=True)
+    elif op == "return_pickup":
+        action = BookReturn(_text(body, "item", 200), _window(body))
+    else:
+        raise ApiError(404, "not_found", f"no operation {op!r}")
+    await executor.run(reply_, facts, Decision((action,), ConversationState()))
+    await services.desk.note(agent.brand_id, delivery_id, agent, f"{op}: {json.dumps(body)}")
+    return web.json_response({"ok": True})
+
+
+# --- administration (admin role) ---------------------------------------------------------
+
+
+@routes.post("/console/api/agents")
+async def create_agent(request: web.Request) -> web.Response:
+    agent, _ = await _agent(request)
+    if agent.role != "admin":
+        raise ApiError(403, "forbidden", "only an admin can add agents")
+    body = await _json(request)
+    try:
+        new = Agent.model_validate({**body, "brand_id": agent.brand_id})
+        await request.app[SERVICES].accounts.create(new, str(body.get("password", "")))
+    except ValidationError as exc:
+        fields = [
+            {"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors()
+        ]
+        raise ApiError(400, "invalid", "the agent is not valid", fields) from None
+    except ValueError as exc:
+        raise ApiError(
+            400, "invalid", str(exc), [{"field": "password", "message": str(exc)}]
+        ) from None
+    return web.json_response(new.model_dump(), status=201)
+
+
+@routes.post("/console/api/tokens")
+async def create_token(request: web.Request) -> web.Response:
+    agent, _ = await _agent(request)
+    if agent.role != "admin":
+        raise ApiError(403, "forbidden", "only an admin can create API tokens")
+    token = await request.app[SERVICES].accounts.new_token(agent)
+    return web.json_response({"token": token}, status=201)
+
+
+# --- live updates ---------------------------------------------------------------------------
+
+
+@routes.get("/console/ws")
+async def live(request: web.Request) -> web.WebSocketResponse:
+    agent, _ = await _agent(request)
+    services = request.app[SERVICES]
+    ws = web.WebSocketResponse(heartbeat=30)
+    await ws.prepare(request)
+    pubsub = services.redis.pubsub()
+    await pubsub.subscribe(services.keys.desk_events(agent.brand_id))
+
+    async def forward() -> None:
+        async for message in pubsub.listen():
+            if message["type"] == "message":
+                await ws.send_str(str(message["data"]))
+
+    task = asyncio.create_task(forward())
+    try:
+        async for msg in ws:
+            if msg.type == WSMsgType.ERROR:
+                break
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        await pubsub.unsubscribe()
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
+    return ws

@@ -1,0 +1,166 @@
+// The agent console: plain JavaScript against /console/api, live over /console/ws.
+let me = null;
+let current = null;
+
+async function api(method, path, body) {
+  const headers = { "Content-Type": "application/json" };
+  if (me && me.csrf) headers["X-CSRF-Token"] = me.csrf;
+  const r = await fetch(path, { method, headers, body: body ? JSON.stringify(body) : undefined, credentials: "same-origin" });
+  const data = r.status === 204 ? {} : await r.json();
+  if (!r.ok) throw Object.assign(new Error(data.detail || r.statusText), { status: r.status });
+  return data;
+}
+
+function el(tag, attrs = {}, text = "") {
+  const e = document.createElement(tag);
+  Object.entries(attrs).forEach(([k, v]) => e.setAttribute(k, v));
+  if (text) e.textContent = text;
+  return e;
+}
+
+function minutes(s) { return s < 60 ? `${s} s` : `${Math.round(s / 60)} min`; }
+
+async function loadQueue() {
+  const { queue } = await api("GET", "/console/api/queue");
+  const body = document.querySelector("#queue tbody");
+  body.replaceChildren(...queue.map((row) => {
+    const tr = el("tr", { "data-delivery": row.delivery_id, class: row.state });
+    tr.append(el("td", {}, `${row.customer} (${row.order_id})`), el("td", {}, row.reason),
+      el("td", {}, minutes(row.waiting_s)), el("td", {}, row.state === "held" ? `held by ${row.agent}` : "waiting"));
+    tr.onclick = () => { location.hash = `d=${encodeURIComponent(row.delivery_id)}`; };
+    return tr;
+  }));
+}
+
+function entry(e) {
+  const li = el("li", { class: e.dir });
+  if (e.dir === "nlu") {
+    li.textContent = `understood: ${e.intent} (${Math.round(e.confidence * 100)}%)` +
+      (e.entities && e.entities.length ? ` ${e.entities.map((x) => `${x.entity}=${x.value}`).join(", ")}` : "");
+  } else if (e.dir === "note" || e.dir === "event") {
+    li.textContent = `${e.agent}: ${e.text}`;
+  } else {
+    li.textContent = e.text;
+  }
+  for (const url of e.media || []) li.append(el("img", { src: url, alt: "photo" }));
+  return li;
+}
+
+async function openConversation(id, reveal = false) {
+  current = id;
+  const conv = document.getElementById("conv");
+  const error = document.getElementById("conv-error");
+  conv.hidden = false;
+  try {
+    const c = await api("GET", `/console/api/conversations/${encodeURIComponent(id)}${reveal ? "?reveal=1" : ""}`);
+    error.hidden = true;
+    document.getElementById("conv-body").hidden = false;
+    const d = c.delivery;
+    document.getElementById("conv-title").textContent = `${d.customer.name}, order ${d.order_id}`;
+    const h = c.handoff;
+    document.getElementById("conv-state").textContent = h
+      ? (h.state === "held" ? `Held by ${h.agent}` : `Waiting for a person: ${h.reason}`)
+      : "The bot is handling this conversation.";
+    document.getElementById("claim").disabled = !h || h.state === "held";
+    document.getElementById("hand-back").disabled = !h || h.agent !== me.username;
+    const t = document.getElementById("transcript");
+    t.replaceChildren(...c.transcript.map(entry));
+    t.scrollTop = t.scrollHeight;
+    const facts = document.getElementById("facts");
+    const rows = [["Status", d.status], ["Channel", `${d.channel} ${d.contact}`], ["Address", d.address.line1],
+      ["Window", d.eta_window ? `${d.eta_window.start} – ${d.eta_window.end}` : `${d.promised_window.start} – ${d.promised_window.end}`],
+      ["Safe place", d.safe_place || "—"], ["Instructions", d.instructions || "—"], ["Access code", d.access_code || "—"]];
+    facts.replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+    const caseBox = document.getElementById("case");
+    document.getElementById("case-title").hidden = !c.case;
+    caseBox.replaceChildren();
+    if (c.case) {
+      caseBox.append(el("p", {}, `${c.case.kind}: ${c.case.text}`));
+      [...c.case.customer_photos, ...c.case.delivery_photos].forEach((u) => caseBox.append(el("img", { src: u, alt: "case photo" })));
+    }
+    document.getElementById("route").replaceChildren(...(c.route ? c.route.stops.filter((s) => s.status === "pending")
+      .map((s) => el("li", {}, `${s.stop_id} ${s.kind} ETA ${s.planned_eta}`)) : []));
+  } catch (e) {
+    document.getElementById("conv-body").hidden = true;
+    error.hidden = false;
+    error.textContent = e.status === 404 ? "No such conversation for your brand." : e.message;
+  }
+}
+
+async function act(path, body) {
+  try {
+    await api("POST", `/console/api/conversations/${encodeURIComponent(current)}${path}`, body);
+  } catch (e) { alert(e.message); }
+  await openConversation(current);
+  await loadQueue();
+}
+
+function wire() {
+  document.getElementById("claim").onclick = () => act("/claim");
+  document.getElementById("hand-back").onclick = () => act("/hand-back");
+  document.getElementById("reveal").onclick = () => openConversation(current, true);
+  document.getElementById("reply").onsubmit = (ev) => {
+    ev.preventDefault();
+    const input = document.getElementById("reply-text");
+    const text = input.value; input.value = "";
+    act("/reply", { text });
+  };
+  document.getElementById("note").onsubmit = (ev) => {
+    ev.preventDefault();
+    const input = document.getElementById("note-text");
+    const text = input.value; input.value = "";
+    act("/notes", { text });
+  };
+  document.getElementById("safe-place").onsubmit = (ev) => {
+    ev.preventDefault();
+    act("/operations/safe_place", { place: document.getElementById("safe-place-text").value });
+  };
+  document.getElementById("windows").onclick = async () => {
+    const box = document.getElementById("window-list");
+    try {
+      const { windows } = await api("POST", `/console/api/conversations/${encodeURIComponent(current)}/operations/windows`, {});
+      box.replaceChildren(...windows.map((w) => {
+        const b = el("button", {}, `${w.start.slice(11, 16)}–${w.end.slice(11, 16)}`);
+        b.onclick = () => act("/operations/reschedule", { window: w });
+        return b;
+      }));
+    } catch (e) { box.textContent = e.message; }
+  };
+  document.getElementById("logout").onclick = async () => { await api("POST", "/console/logout"); location.reload(); };
+  window.onhashchange = () => route();
+}
+
+function route() {
+  const m = location.hash.match(/^#d=(.+)$/);
+  if (m) openConversation(decodeURIComponent(m[1]));
+}
+
+function live() {
+  const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/console/ws`);
+  ws.onmessage = async (ev) => {
+    const event = JSON.parse(ev.data);
+    await loadQueue();
+    if (current && event.delivery_id === current) await openConversation(current);
+  };
+  ws.onclose = () => setTimeout(live, 2000);
+}
+
+async function start() {
+  if (new URLSearchParams(location.search).get("error")) document.getElementById("login-error").hidden = false;
+  try {
+    me = await api("GET", "/console/api/me");
+  } catch (e) {
+    document.getElementById("login-box").hidden = false;
+    return;
+  }
+  document.getElementById("who").textContent = `${me.name} (${me.brand_id}, ${me.role})`;
+  document.getElementById("logout").hidden = false;
+  document.getElementById("desk").hidden = false;
+  wire();
+  await loadQueue();
+  route();
+  live();
+  setInterval(loadQueue, 15000);  // waiting times keep growing between events
+}
+
+start();
