@@ -8,6 +8,7 @@ from aiohttp import web
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from bot import api, demo, ops, routing_api, sandbox_web
+from bot.agents import admin
 from bot.agents import web as console
 from bot.appkeys import SERVICES
 from bot.channels import build_channels
@@ -95,6 +96,7 @@ def create_app(
     app.add_routes(routing_api.routes)
     app.add_routes(sandbox_web.routes)
     app.add_routes(console.routes)
+    app.add_routes(admin.routes)
     app.add_routes(sandbox_web.static_routes())
     for channel in registry:
         app.add_routes(channel.routes(inbound, status))

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 import time as clock
 from datetime import time
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from redis.asyncio import Redis
@@ -98,6 +98,8 @@ class BrandStore:
         self._keys = keys
         self._cache_s = cache_s
         self._brands: dict[str, tuple[float, BrandSettings | None]] = {}
+        # Brand template overrides ("type|channel|locale" -> source), loaded with the brand.
+        self._templates: dict[str, dict[str, str]] = {}
         self._api_keys: dict[str, tuple[float, str | None]] = {}
 
     async def save(self, settings: BrandSettings) -> None:
@@ -110,10 +112,26 @@ class BrandStore:
         cached = self._brands.get(brand_id)
         if cached is not None and cached[0] > clock.monotonic():
             return cached[1]
-        raw = await self._redis.hget(self._keys.brand(brand_id), "settings")
+        fields = cast(dict[str, str], await self._redis.hgetall(self._keys.brand(brand_id)))
+        raw = fields.get("settings")
         brand = None if raw is None else BrandSettings.model_validate_json(raw)
+        self._templates[brand_id] = {
+            k.removeprefix("tpl:"): v for k, v in fields.items() if k.startswith("tpl:")
+        }
         self._brands[brand_id] = (clock.monotonic() + self._cache_s, brand)
         return brand
+
+    def templates(self, brand_id: str) -> dict[str, str]:
+        """The brand's live template overrides, as last loaded by `get` (at most `cache_s` old).
+
+        Rendering is synchronous; every path that renders for a brand has just
+        fetched the brand (to authenticate an event, to handle a reply).
+        """
+        return self._templates.get(brand_id, {})
+
+    def forget(self, brand_id: str) -> None:
+        """Drop the cached brand, so this process sees a change at once."""
+        self._brands.pop(brand_id, None)
 
     async def add_api_key(self, brand_id: str, api_key: str | None = None) -> str:
         """Register an API key (a new random one if none is given) and return it."""

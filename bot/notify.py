@@ -6,6 +6,7 @@ The notifier decides *when* (quiet hours, a delay such as the rating request) an
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,6 +49,8 @@ class Notifier:
     clock: Clock
     # Telegram deep links for messages on other channels, when Telegram is connected.
     links: TelegramLinks | None = None
+    # A brand's live template overrides ("type|channel|locale" -> source).
+    overrides: Callable[[str], Mapping[str, str]] = lambda _brand_id: {}
 
     def telegram_link(self, brand: BrandSettings, delivery: DeliveryRecord) -> str | None:
         if self.links is None or "telegram" not in brand.channels or delivery.channel == "telegram":
@@ -76,7 +79,13 @@ class Notifier:
         """Render a notice into an outbox message and its due time (None: now)."""
         context = self.base_context(brand, delivery) | notice.context
         rendered = self.renderer.render(
-            notice.type, delivery.channel, delivery.locale, context, media_urls=notice.media_urls
+            notice.type,
+            delivery.channel,
+            delivery.locale,
+            context,
+            media_urls=notice.media_urls,
+            overrides=self.overrides(brand.brand_id),
+            fallback_locale=brand.default_locale,
         )
         due: datetime | None = notice.not_before
         if notice.proactive:

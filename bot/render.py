@@ -28,6 +28,7 @@ from jinja2 import (
     ChoiceLoader,
     FileSystemLoader,
     StrictUndefined,
+    Template,
     TemplateNotFound,
     pass_context,
 )
@@ -131,6 +132,7 @@ class Renderer:
         self._dir = templates_dir
         self._extra = extra_loader
         self._envs: dict[str, SandboxedEnvironment] = {}
+        self._compiled: dict[tuple[str, str], Template] = {}
 
     def environment(self, locale: str) -> SandboxedEnvironment:
         env = self._envs.get(locale)
@@ -167,6 +169,32 @@ class Renderer:
         """Lookup order inside one locale: channel-specific first, then the generic one."""
         return [f"{message_type}.{channel}.j2", f"{message_type}.j2"]
 
+    def compiled(self, source: str, locale: str) -> Template:
+        """A brand's template source compiled in the locale's sandbox (cached by source)."""
+        key = (locale, source)
+        template = self._compiled.get(key)
+        if template is None:
+            if len(self._compiled) > 2000:
+                self._compiled.clear()
+            template = self.environment(locale).from_string(source)
+            self._compiled[key] = template
+        return template
+
+    def render_source(self, source: str, locale: str, context: Mapping[str, Any]) -> str:
+        return _tidy(self.compiled(source, locale).render(**context))
+
+    @staticmethod
+    def override(
+        overrides: Mapping[str, str], message_type: str, channel: str, locale: str, fallback: str
+    ) -> str | None:
+        """The brand's source for this message: recipient's locale, then the brand's default."""
+        for loc in dict.fromkeys((locale, fallback)):
+            for ch in (channel, "*"):
+                source = overrides.get(f"{message_type}|{ch}|{loc}")
+                if source:
+                    return source
+        return None
+
     def render(
         self,
         message_type: str,
@@ -175,14 +203,25 @@ class Renderer:
         context: Mapping[str, Any],
         media_urls: tuple[str, ...] = (),
         choices: tuple[str, ...] = (),
+        overrides: Mapping[str, str] | None = None,
+        fallback_locale: str = "en",
     ) -> Rendered:
         env = self.environment(locale)
+        source = (
+            self.override(overrides, message_type, channel, locale, fallback_locale)
+            if overrides
+            else None
+        )
         try:
-            template = env.select_template(self.template_names(message_type, channel))
+            template = (
+                self.compiled(source, locale)
+                if source
+                else env.select_template(self.template_names(message_type, channel))
+            )
         except TemplateNotFound as exc:
             raise RenderError(f"no template for message type {message_type!r}") from exc
         try:
             text = template.render(**context)
         except Exception as exc:  # a template error must name the template, not crash a worker
-            raise RenderError(f"{template.name}: {exc}") from exc
+            raise RenderError(f"{template.name or message_type}: {exc}") from exc
         return Rendered(text=_tidy(text), media_urls=media_urls, choices=choices)

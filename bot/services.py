@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from bot.agents.accounts import AccountStore
 from bot.agents.desk import Desk
 from bot.brands import BrandStore
+from bot.brandtemplates import BrandTemplates
 from bot.clock import Clock
 from bot.config import Settings
 from bot.conversation.engine import ConversationEngine
@@ -57,6 +58,7 @@ class Services:
     executor: Executor
     accounts: AccountStore
     desk: Desk
+    brand_templates: BrandTemplates
     routing: RoutingAdapter
     route_changes: RouteService
     nlu: RasaClient | None
@@ -103,7 +105,7 @@ async def build_services(settings: Settings, redis: Redis, channels: ChannelRegi
         telegram = registry.get("telegram")
         secret = await shared_secret(redis, keys)
         links = TelegramLinks(redis, keys, secret, lambda: getattr(telegram, "username", ""))
-    notifier = Notifier(renderer, outbox, clock, links)
+    notifier = Notifier(renderer, outbox, clock, links, brands.templates)
     events = EventService(redis, keys, store, notifier, registry, clock, metrics)
     handoff = HandoffToAgent(redis, keys, notifier, clock)
     nlu = None
@@ -148,6 +150,7 @@ async def build_services(settings: Settings, redis: Redis, channels: ChannelRegi
         executor,
         AccountStore(redis, keys),
         Desk(redis, keys, store, brands, outbox, clock, metrics),
+        BrandTemplates(redis, keys, renderer),
         routing,
         route_changes,
         nlu,

@@ -207,3 +207,34 @@ async def test_an_agent_takes_over_replies_and_hands_back(talking_page: Any, red
     await other.reload()
     await expect(other.locator("#conv-error")).to_have_text("No such conversation for your brand.")
     await expect(other.locator("#queue tbody tr")).to_have_count(0)
+
+
+async def test_a_brand_edits_a_template_and_the_next_message_uses_it(page: Any) -> None:
+    from playwright.async_api import expect
+
+    base = page.url.rsplit("/sandbox", 1)[0]
+    browser = page.context.browser
+    console = await (await browser.new_context()).new_page()
+    await console.goto(f"{base}/console")
+    await console.fill("input[name=username]", "agent")
+    await console.fill("input[name=brand]", "demo")
+    await console.fill("input[name=password]", "parcelly-agent")
+    await console.click("#login button[type=submit]")
+    await console.click("#show-admin")
+    await expect(console.locator("#tpl-type")).to_have_value("delivery_scheduled")
+    await expect(console.locator("#tpl-sms")).to_contain_text("segment")
+    await console.fill("#tpl-source", "Parcelly: {{ name }}, see you {{ window|day }}! 📦")
+    await expect(console.locator("#tpl-text")).to_contain_text("Parcelly: Alex, see you")
+    await expect(console.locator("#tpl-sms")).to_contain_text("UCS-2")
+    await expect(console.locator("#tpl-sms")).to_contain_text("1 segment,")
+    await console.fill("#tpl-source", "Parcelly: {{ name }}, see you {{ window|day }}! {{ oops }}")
+    await expect(console.locator("#tpl-problems")).to_contain_text("unknown variable 'oops'")
+    await console.fill("#tpl-source", "Parcelly: {{ name }}, see you {{ window|day }}!")
+    await expect(console.locator("#tpl-sms")).to_contain_text("GSM-7")
+    await console.click("#tpl-save")
+    await expect(console.locator("#tpl-saved")).to_have_text("Saved: version 1 is live.")
+
+    await page.click("#reset")
+    await expect(page.locator("#stops tbody tr")).to_have_count(10)
+    await page.locator("#stops tbody tr").nth(1).click()
+    await expect(page.locator("#feed li.out").first).to_contain_text("Parcelly: Ben, see you")

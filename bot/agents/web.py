@@ -39,7 +39,7 @@ routes = web.RouteTableDef()
 COOKIE = "doorstep_session"
 
 
-async def _agent(request: web.Request) -> tuple[Agent, Session | None]:
+async def agent_of(request: web.Request) -> tuple[Agent, Session | None]:
     services = request.app[SERVICES]
     auth = request.headers.get("Authorization", "")
     if auth.startswith("Bearer dsa_"):
@@ -58,7 +58,7 @@ async def _agent(request: web.Request) -> tuple[Agent, Session | None]:
     return session.agent, session
 
 
-async def _json(request: web.Request) -> dict[str, Any]:
+async def json_body(request: web.Request) -> dict[str, Any]:
     try:
         body = json.loads(await request.read() or b"{}")
     except json.JSONDecodeError:
@@ -111,7 +111,7 @@ async def login(request: web.Request) -> web.Response:
 
 @routes.post("/console/logout")
 async def logout(request: web.Request) -> web.Response:
-    _, session = await _agent(request)
+    _, session = await agent_of(request)
     if session is not None:
         await request.app[SERVICES].accounts.close_session(session.id)
     response = web.json_response({"ok": True})
@@ -121,7 +121,7 @@ async def logout(request: web.Request) -> web.Response:
 
 @routes.get("/console/api/me")
 async def me(request: web.Request) -> web.Response:
-    agent, session = await _agent(request)
+    agent, session = await agent_of(request)
     return web.json_response({**agent.model_dump(), "csrf": session.csrf if session else None})
 
 
@@ -130,13 +130,13 @@ async def me(request: web.Request) -> web.Response:
 
 @routes.get("/console/api/queue")
 async def queue(request: web.Request) -> web.Response:
-    agent, _ = await _agent(request)
+    agent, _ = await agent_of(request)
     return web.json_response({"queue": await request.app[SERVICES].desk.queue(agent.brand_id)})
 
 
 @routes.get("/console/api/conversations/{delivery_id}")
 async def conversation(request: web.Request) -> web.Response:
-    agent, _ = await _agent(request)
+    agent, _ = await agent_of(request)
     reveal = request.query.get("reveal") == "1"
     found = await request.app[SERVICES].desk.conversation(
         agent.brand_id, request.match_info["delivery_id"], reveal=reveal
@@ -156,7 +156,7 @@ async def _held_delivery(request: web.Request, agent: Agent) -> str:
 
 @routes.post("/console/api/conversations/{delivery_id}/claim")
 async def claim(request: web.Request) -> web.Response:
-    agent, _ = await _agent(request)
+    agent, _ = await agent_of(request)
     delivery_id = await _held_delivery(request, agent)
     result = await request.app[SERVICES].desk.claim(agent.brand_id, delivery_id, agent)
     if result == "ok":
@@ -172,10 +172,10 @@ def _not_held() -> ApiError:
 
 @routes.post("/console/api/conversations/{delivery_id}/reply")
 async def reply(request: web.Request) -> web.Response:
-    agent, _ = await _agent(request)
+    agent, _ = await agent_of(request)
     services = request.app[SERVICES]
     delivery_id = await _held_delivery(request, agent)
-    text = _text(await _json(request), "text")
+    text = _text(await json_body(request), "text")
     brand = await services.brands.get(agent.brand_id)
     assert brand is not None
     try:
@@ -187,16 +187,16 @@ async def reply(request: web.Request) -> web.Response:
 
 @routes.post("/console/api/conversations/{delivery_id}/notes")
 async def note(request: web.Request) -> web.Response:
-    agent, _ = await _agent(request)
+    agent, _ = await agent_of(request)
     delivery_id = await _held_delivery(request, agent)
-    text = _text(await _json(request), "text", 2000)
+    text = _text(await json_body(request), "text", 2000)
     await request.app[SERVICES].desk.note(agent.brand_id, delivery_id, agent, text)
     return web.json_response({"ok": True}, status=201)
 
 
 @routes.post("/console/api/conversations/{delivery_id}/hand-back")
 async def hand_back(request: web.Request) -> web.Response:
-    agent, _ = await _agent(request)
+    agent, _ = await agent_of(request)
     delivery_id = await _held_delivery(request, agent)
     try:
         await request.app[SERVICES].desk.hand_back(agent.brand_id, delivery_id, agent)
@@ -233,14 +233,14 @@ def _window(body: dict[str, Any]) -> Window:
 async def operate(request: web.Request) -> web.Response:
     """`windows` (lists them), `reschedule` {window}, `safe_place` {place},
     `return_pickup` {item, window}: the bot's own operations, done for an agent."""
-    agent, _ = await _agent(request)
+    agent, _ = await agent_of(request)
     services = request.app[SERVICES]
     delivery_id = await _held_delivery(request, agent)
     try:
         await services.desk.require_held(agent.brand_id, delivery_id, agent)
     except NotHeld:
         raise _not_held() from None
-    body = await _json(request)
+    body = await json_body(request)
     reply_, facts = await _facts(services, agent, delivery_id)
     op = request.match_info["op"]
     executor = services.executor
@@ -269,10 +269,10 @@ async def operate(request: web.Request) -> web.Response:
 
 @routes.post("/console/api/agents")
 async def create_agent(request: web.Request) -> web.Response:
-    agent, _ = await _agent(request)
+    agent, _ = await agent_of(request)
     if agent.role != "admin":
         raise ApiError(403, "forbidden", "only an admin can add agents")
-    body = await _json(request)
+    body = await json_body(request)
     try:
         new = Agent.model_validate({**body, "brand_id": agent.brand_id})
         await request.app[SERVICES].accounts.create(new, str(body.get("password", "")))
@@ -290,7 +290,7 @@ async def create_agent(request: web.Request) -> web.Response:
 
 @routes.post("/console/api/tokens")
 async def create_token(request: web.Request) -> web.Response:
-    agent, _ = await _agent(request)
+    agent, _ = await agent_of(request)
     if agent.role != "admin":
         raise ApiError(403, "forbidden", "only an admin can create API tokens")
     token = await request.app[SERVICES].accounts.new_token(agent)
@@ -302,7 +302,7 @@ async def create_token(request: web.Request) -> web.Response:
 
 @routes.get("/console/ws")
 async def live(request: web.Request) -> web.WebSocketResponse:
-    agent, _ = await _agent(request)
+    agent, _ = await agent_of(request)
     services = request.app[SERVICES]
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)

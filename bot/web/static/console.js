@@ -145,6 +145,95 @@ function live() {
   ws.onclose = () => setTimeout(live, 2000);
 }
 
+// --- brand administration (admin role) ---------------------------------------------
+let previewTimer = null;
+
+function slot() {
+  return { type: document.getElementById("tpl-type").value, channel: document.getElementById("tpl-channel").value,
+    locale: document.getElementById("tpl-locale").value };
+}
+
+function options(select, values) {
+  select.replaceChildren(...values.map((v) => el("option", { value: v }, v === "*" ? "every channel" : v)));
+}
+
+async function loadTemplate() {
+  const s = slot();
+  const t = await api("GET", `/console/api/admin/templates/${s.type}?channel=${encodeURIComponent(s.channel)}&locale=${s.locale}`);
+  document.getElementById("tpl-source").value = t.source ?? t.default_source ?? "";
+  document.getElementById("tpl-saved").textContent = t.source ? "" : "(Doorstep's default)";
+  document.getElementById("tpl-versions").replaceChildren(...t.versions.slice().reverse().map((v) => {
+    const li = el("li", {}, `v${v.version} by ${v.by}, ${v.at.slice(0, 16)} `);
+    const b = el("button", {}, "Make live");
+    b.onclick = async () => {
+      await api("POST", `/console/api/admin/templates/${s.type}/rollback`, { ...s, version: v.version });
+      await loadTemplate();
+    };
+    li.append(b);
+    return li;
+  }));
+  preview();
+}
+
+async function preview() {
+  const s = slot();
+  const r = await api("POST", "/console/api/admin/templates/preview", { ...s, source: document.getElementById("tpl-source").value });
+  const problems = document.getElementById("tpl-problems");
+  problems.replaceChildren(...(r.problems || []).map((p) => el("li", {}, p.message)));
+  if (!r.ok) return;
+  document.getElementById("tpl-text").textContent = r.text;
+  const sms = r.sms;
+  document.getElementById("tpl-sms").textContent =
+    `SMS: ${sms.encoding}, ${sms.characters} characters, ${sms.segments} segment${sms.segments === 1 ? "" : "s"}, ` +
+    `${sms.cost_per_1000.toFixed(2)} per 1,000 messages`;
+}
+
+async function loadAdmin() {
+  const info = await api("GET", "/console/api/admin/templates");
+  options(document.getElementById("tpl-type"), Object.keys(info.types));
+  document.getElementById("tpl-type").value = "delivery_scheduled";
+  options(document.getElementById("tpl-channel"), info.channels);
+  options(document.getElementById("tpl-locale"), info.locales);
+  const showVars = () => { document.getElementById("tpl-vars").textContent = `Variables: ${info.types[slot().type].join(", ")}`; };
+  ["tpl-type", "tpl-channel", "tpl-locale"].forEach((id) => { document.getElementById(id).onchange = () => { showVars(); loadTemplate(); }; });
+  showVars();
+  document.getElementById("tpl-source").oninput = () => { clearTimeout(previewTimer); previewTimer = setTimeout(preview, 250); };
+  document.getElementById("tpl-save").onclick = async () => {
+    const s = slot();
+    const saved = document.getElementById("tpl-saved");
+    try {
+      const r = await api("PUT", `/console/api/admin/templates/${s.type}`, { ...s, source: document.getElementById("tpl-source").value });
+      await loadTemplate();
+      saved.textContent = `Saved: version ${r.version} is live.`;
+    } catch (e) { saved.textContent = `Not saved: ${e.message}`; await preview(); }
+  };
+  document.getElementById("tpl-reset").onclick = async () => {
+    const s = slot();
+    await api("DELETE", `/console/api/admin/templates/${s.type}?channel=${encodeURIComponent(s.channel)}&locale=${s.locale}`);
+    await loadTemplate();
+  };
+  const settings = await api("GET", "/console/api/admin/settings");
+  document.getElementById("settings-json").value = JSON.stringify(settings, null, 2);
+  document.getElementById("settings-save").onclick = async () => {
+    const problems = document.getElementById("settings-problems");
+    const saved = document.getElementById("settings-saved");
+    problems.replaceChildren(); saved.textContent = "";
+    let body;
+    try { body = JSON.parse(document.getElementById("settings-json").value); } catch (e) { problems.append(el("li", {}, `Not JSON: ${e.message}`)); return; }
+    const r = await fetch("/console/api/admin/settings", { method: "PUT", headers: { "Content-Type": "application/json", "X-CSRF-Token": me.csrf }, body: JSON.stringify(body) });
+    const data = await r.json();
+    if (!r.ok) { problems.replaceChildren(...(data.fields || []).map((f) => el("li", {}, `${f.field}: ${f.message}`))); return; }
+    saved.textContent = "Saved.";
+    document.getElementById("settings-json").value = JSON.stringify(data, null, 2);
+  };
+  await loadTemplate();
+}
+
+function show(which) {
+  document.getElementById("desk").hidden = which !== "desk";
+  document.getElementById("admin").hidden = which !== "admin";
+}
+
 async function start() {
   if (new URLSearchParams(location.search).get("error")) document.getElementById("login-error").hidden = false;
   try {
@@ -157,6 +246,12 @@ async function start() {
   document.getElementById("logout").hidden = false;
   document.getElementById("desk").hidden = false;
   wire();
+  document.getElementById("show-desk").onclick = (ev) => { ev.preventDefault(); show("desk"); };
+  if (me.role === "admin") {
+    const link = document.getElementById("show-admin");
+    link.hidden = false;
+    link.onclick = async (ev) => { ev.preventDefault(); show("admin"); await loadAdmin(); };
+  }
   await loadQueue();
   route();
   live();

@@ -1,0 +1,212 @@
+"""A brand's administration (admin role): its settings and its message templates.
+
+The same routes serve the console's editor (session cookie + CSRF token) and an
+integration (an admin's API token). Everything is read and written for the
+caller's own brand only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from bot.agents.accounts import Agent
+from bot.agents.web import agent_of, json_body
+from bot.appkeys import SERVICES
+from bot.brands import BrandSettings
+from bot.brandtemplates import BASE_VARIABLES, MESSAGE_VARIABLES, TemplateRejected, sample_context
+from bot.httperrors import ApiError
+from bot.render import DEFAULT_TEMPLATES
+from integrations.sms import gsm_friendly, sms_info
+
+routes = web.RouteTableDef()
+
+
+async def _admin(request: web.Request) -> tuple[Agent, BrandSettings]:
+    agent, _ = await agent_of(request)
+    if agent.role != "admin":
+        raise ApiError(403, "forbidden", "only a brand admin can change its configuration")
+    brand = await request.app[SERVICES].brands.get(agent.brand_id)
+    assert brand is not None
+    return agent, brand
+
+
+def _rejected(exc: TemplateRejected) -> ApiError:
+    return ApiError(400, "invalid_template", "the template was not saved", exc.problems)
+
+
+def _missing(field: str, what: str) -> ApiError:
+    return ApiError(400, "invalid", f"{field} is required", [{"field": field, "message": what}])
+
+
+def _target(brand: BrandSettings, body: dict[str, Any], message_type: str) -> tuple[str, str]:
+    channel = str(body.get("channel") or "*")
+    locale = str(body.get("locale") or brand.default_locale)
+    problems = []
+    if message_type not in MESSAGE_VARIABLES:
+        problems.append({"field": "type", "message": f"unknown message type {message_type!r}"})
+    if channel != "*" and channel not in brand.channels:
+        problems.append(
+            {"field": "channel", "message": f"{channel!r} is not one of the brand's channels"}
+        )
+    if locale not in brand.locales:
+        problems.append(
+            {"field": "locale", "message": f"{locale!r} is not one of the brand's locales"}
+        )
+    if problems:
+        raise ApiError(400, "invalid", "no such template slot", problems)
+    return channel, locale
+
+
+@routes.get("/console/api/admin/settings")
+async def get_settings(request: web.Request) -> web.Response:
+    _, brand = await _admin(request)
+    return web.json_response(brand.model_dump(mode="json"))
+
+
+@routes.put("/console/api/admin/settings")
+async def put_settings(request: web.Request) -> web.Response:
+    """Change some settings; a bad value changes nothing and is named."""
+    _, brand = await _admin(request)
+    body = await json_body(request)
+    body.pop("brand_id", None)  # a brand cannot rename itself
+    try:
+        updated = BrandSettings.model_validate({**brand.model_dump(mode="json"), **body})
+    except ValidationError as exc:
+        fields = [
+            {"field": ".".join(map(str, e["loc"])) or "settings", "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        raise ApiError(400, "invalid_settings", "the settings were not changed", fields) from None
+    services = request.app[SERVICES]
+    await services.brands.save(updated)
+    return web.json_response(updated.model_dump(mode="json"))
+
+
+@routes.get("/console/api/admin/templates")
+async def list_templates(request: web.Request) -> web.Response:
+    _, brand = await _admin(request)
+    live = request.app[SERVICES].brands.templates(brand.brand_id)
+    return web.json_response(
+        {
+            "types": {t: sorted(BASE_VARIABLES | v) for t, v in sorted(MESSAGE_VARIABLES.items())},
+            "channels": ["*", *brand.channels],
+            "locales": brand.locales,
+            "overrides": sorted(live),
+        }
+    )
+
+
+@routes.get("/console/api/admin/templates/{type}")
+async def get_template(request: web.Request) -> web.Response:
+    _, brand = await _admin(request)
+    services = request.app[SERVICES]
+    message_type = request.match_info["type"]
+    channel, locale = _target(brand, dict(request.query), message_type)
+    live = services.brands.templates(brand.brand_id).get(f"{message_type}|{channel}|{locale}")
+    default = DEFAULT_TEMPLATES / "default" / f"{message_type}.j2"
+    return web.json_response(
+        {
+            "type": message_type,
+            "channel": channel,
+            "locale": locale,
+            "source": live,
+            "default_source": default.read_text() if default.is_file() else None,
+            "versions": await services.brand_templates.versions(
+                brand.brand_id, message_type, channel, locale
+            ),
+        }
+    )
+
+
+@routes.post("/console/api/admin/templates/preview")
+async def preview(request: web.Request) -> web.Response:
+    """The text a sample customer would get, with what an SMS of it costs."""
+    _, brand = await _admin(request)
+    services = request.app[SERVICES]
+    body = await json_body(request)
+    message_type = str(body.get("type", ""))
+    _, locale = _target(brand, body, message_type)
+    source = body.get("source")
+    if not isinstance(source, str):
+        raise ApiError(
+            400, "invalid", "source is required", [{"field": "source", "message": "text"}]
+        )
+    try:
+        services.brand_templates.check(brand, message_type, source)
+        text = services.renderer.render_source(source, locale, sample_context(brand, locale))
+    except TemplateRejected as exc:
+        return web.json_response({"ok": False, "problems": exc.problems})
+    sms_text = gsm_friendly(text)
+    info = sms_info(sms_text)
+    return web.json_response(
+        {
+            "ok": True,
+            "text": text,
+            "sms": {
+                "text": sms_text,
+                "encoding": info.encoding,
+                "characters": info.characters,
+                "segments": info.segments,
+                "cost_per_1000": info.cost(brand.sms_segment_price),
+            },
+            "whatsapp": {"text": text},
+            "telegram": {"text": text},
+        }
+    )
+
+
+@routes.put("/console/api/admin/templates/{type}")
+async def save_template(request: web.Request) -> web.Response:
+    agent, brand = await _admin(request)
+    services = request.app[SERVICES]
+    body = await json_body(request)
+    message_type = request.match_info["type"]
+    channel, locale = _target(brand, body, message_type)
+    source = body.get("source")
+    if not isinstance(source, str):
+        raise ApiError(
+            400, "invalid", "source is required", [{"field": "source", "message": "text"}]
+        )
+    try:
+        version = await services.brand_templates.save(
+            brand, message_type, channel, locale, source, agent.username
+        )
+    except TemplateRejected as exc:
+        raise _rejected(exc) from None
+    services.brands.forget(brand.brand_id)
+    return web.json_response({"version": version}, status=201)
+
+
+@routes.post("/console/api/admin/templates/{type}/rollback")
+async def rollback(request: web.Request) -> web.Response:
+    agent, brand = await _admin(request)
+    services = request.app[SERVICES]
+    body = await json_body(request)
+    message_type = request.match_info["type"]
+    channel, locale = _target(brand, body, message_type)
+    if not isinstance(body.get("version"), int):
+        raise ApiError(
+            400, "invalid", "version is required", [{"field": "version", "message": "a number"}]
+        )
+    try:
+        version = await services.brand_templates.rollback(
+            brand, message_type, channel, locale, body["version"], agent.username
+        )
+    except TemplateRejected as exc:
+        raise _rejected(exc) from None
+    services.brands.forget(brand.brand_id)
+    return web.json_response({"version": version}, status=201)
+
+
+@routes.delete("/console/api/admin/templates/{type}")
+async def reset(request: web.Request) -> web.Response:
+    _, brand = await _admin(request)
+    services = request.app[SERVICES]
+    message_type = request.match_info["type"]
+    channel, locale = _target(brand, dict(request.query), message_type)
+    await services.brand_templates.reset(brand.brand_id, message_type, channel, locale)
+    services.brands.forget(brand.brand_id)
+    return web.json_response({"ok": True})
