@@ -64,7 +64,9 @@ async def test_reply_with_no_nlu_goes_to_a_person_and_the_customer_is_told_once(
     assert await reply(client, "can you come after 5?") == 202
     assert await reply(client, "hello??") == 202
     texts = await eventually(lambda: phone_texts(client), lambda x: len(x) == 2)
-    assert texts[1] == "Thanks, we got your message. A member of our team will reply shortly."
+    assert texts[1] == (
+        "Thanks, we got your message. A member of our team will reply within about 15 minutes."
+    )
     assert await redis.zrange(services.keys.agent_queue("demo"), 0, -1) == ["demo/d1"]
     assert await customer_said(services) == ["can you come after 5?", "hello??"]
     await asyncio.sleep(0.1)

@@ -157,7 +157,7 @@ async def test_when_nlu_is_down_the_reply_is_kept_and_a_person_takes_over(
         feed = await eventually(
             lambda: sandbox.feed("+12125550142"), lambda x: len(x) == 3, timeout=10
         )
-        assert "A member of our team will reply shortly" in feed[2]["text"]
+        assert "A member of our team will reply within about" in feed[2]["text"]
         assert await redis.hget(services.keys.handoff("demo/d1"), "reason") == "nlu_unavailable"
         said = [
             json.loads(e)["text"]
