@@ -77,8 +77,14 @@ class HttpProviderChannel:
         return []
 
 
-def serve(port: int, provider_url: str, redis_url: str) -> None:
-    """The Doorstep process (run as a child of the benchmark)."""
+def serve(
+    port: int,
+    provider_url: str,
+    redis_url: str,
+    channel: type[HttpProviderChannel] = HttpProviderChannel,
+    env: dict[str, str] | None = None,
+) -> None:
+    """The Doorstep process (run as a child of the benchmark), sending to the provider."""
     from bot.app import create_app
     from bot.config import Settings
     from bot.logs import configure_logging
@@ -90,13 +96,14 @@ def serve(port: int, provider_url: str, redis_url: str) -> None:
             "DOORSTEP_SANDBOX": "false",
             "DOORSTEP_DEMO": "false",
             "LOG_LEVEL": os.environ.get("LOG_LEVEL", "info"),
+            **(env or {}),
         }
     )
     configure_logging(settings.log_level, settings.log_json)
 
     def channels(_settings: Any, _redis: Any, _keys: Any) -> ChannelRegistry:
         registry = ChannelRegistry()
-        registry.register(HttpProviderChannel(provider_url))
+        registry.register(channel(provider_url))
         return registry
 
     from bot.cli import new_event_loop
@@ -245,7 +252,8 @@ def report(
     return result
 
 
-async def run(args: argparse.Namespace, redis_url: str) -> None:
+async def bench_brand(redis_url: str) -> None:
+    """A clean database with the benchmark brand (no quiet hours) and its API key."""
     redis = Redis.from_url(redis_url, decode_responses=True)
     await redis.flushdb()
     brands = BrandStore(redis, Keys())
@@ -255,13 +263,22 @@ async def run(args: argparse.Namespace, redis_url: str) -> None:
     await brands.add_api_key("bench", API_KEY)
     await redis.aclose()
 
-    provider = Provider()
+
+async def serve_provider(handler: Any) -> tuple[web.AppRunner, int]:
+    """The fake provider's HTTP server (POST /messages) on a free port."""
     provider_app = web.Application()
-    provider_app.router.add_post("/messages", provider.handle)
+    provider_app.router.add_post("/messages", handler)
     runner = web.AppRunner(provider_app, access_log=None)
     await runner.setup()
-    provider_port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", provider_port).start()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, port
+
+
+async def run(args: argparse.Namespace, redis_url: str) -> None:
+    await bench_brand(redis_url)
+    provider = Provider()
+    runner, provider_port = await serve_provider(provider.handle)
 
     port = free_port()
     profiler = os.environ.get("PROFILE_WITH")  # e.g. "py-spy record -o /tmp/p.txt -f raw --"

@@ -31,27 +31,25 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 from aiohttp import web
-from redis.asyncio import Redis
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import notify  # noqa: E402
 from benchmarks.notify import (  # noqa: E402
-    API_KEY,
     HttpProviderChannel,
+    bench_brand,
     delivery_event,
     pct,
     post_event,
+    serve_provider,
 )
-from bot.brands import BrandSettings, BrandStore  # noqa: E402
 from bot.devrun import free_port, local_redis  # noqa: E402
-from bot.keys import Keys  # noqa: E402
 from bot.nlumodel import model_path, start_server, wait_ready  # noqa: E402
-from integrations.base import ChannelRegistry, InboundMessage, InboundSink, StatusSink  # noqa: E402
+from integrations.base import InboundMessage, InboundSink, StatusSink  # noqa: E402
 
 _ids = itertools.count()
 REPLIES = (
@@ -84,38 +82,13 @@ class BenchChannel(HttpProviderChannel):
 
 
 def serve(port: int, provider_url: str, redis_url: str, nlu_url: str, nlu_token: str) -> None:
-    """The Doorstep process (run as a child of the benchmark)."""
-    from bot.app import create_app
-    from bot.cli import new_event_loop
-    from bot.config import Settings
-    from bot.logs import configure_logging
-
-    settings = Settings.from_env(
-        {
-            "REDIS_URL": redis_url,
-            "PORT": str(port),
-            "DOORSTEP_SANDBOX": "false",
-            "DOORSTEP_DEMO": "false",
-            "RASA_URL": nlu_url,
-            "RASA_TOKEN": nlu_token,
-            "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "warning"),
-        }
-    )
-    configure_logging(settings.log_level, settings.log_json)
-
-    def channels(_settings: Any, _redis: Any, _keys: Any) -> ChannelRegistry:
-        registry = ChannelRegistry()
-        registry.register(BenchChannel(provider_url))
-        return registry
-
-    web.run_app(
-        create_app(settings, channels=channels),
-        host="127.0.0.1",
-        port=port,
-        print=None,
-        access_log=None,
-        loop=new_event_loop(),
-    )
+    """The Doorstep process (a child of the benchmark), with the NLU and the inbound hook."""
+    env = {
+        "RASA_URL": nlu_url,
+        "RASA_TOKEN": nlu_token,
+        "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "warning"),
+    }
+    notify.serve(port, provider_url, redis_url, channel=BenchChannel, env=env)
 
 
 class Provider:
@@ -160,22 +133,9 @@ async def conversation(
 
 
 async def run(args: argparse.Namespace, redis_url: str, nlu_url: str, nlu_token: str) -> None:
-    redis = Redis.from_url(redis_url, decode_responses=True)
-    await redis.flushdb()
-    brands = BrandStore(redis, Keys())
-    await brands.save(
-        BrandSettings(brand_id="bench", display_name="Bench", channels=["bench"], quiet_hours=None)
-    )
-    await brands.add_api_key("bench", API_KEY)
-    await redis.aclose()
-
+    await bench_brand(redis_url)
     provider = Provider()
-    provider_app = web.Application()
-    provider_app.router.add_post("/messages", provider.handle)
-    runner = web.AppRunner(provider_app, access_log=None)
-    await runner.setup()
-    provider_port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", provider_port).start()
+    runner, provider_port = await serve_provider(provider.handle)
 
     port = free_port()
     server = subprocess.Popen(

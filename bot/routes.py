@@ -10,7 +10,6 @@ the brand's dispatch system or driver app.
 
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,10 +17,11 @@ from typing import Any
 
 from bot.brands import BrandSettings
 from bot.clock import Clock
+from bot.dispatch import tell_dispatch
 from bot.events import GeoPoint, Window, parse_event
 from bot.ingest import EventService
 from bot.logs import log
-from bot.outbox import NewMessage, Outbox
+from bot.outbox import Outbox
 from bot.store import DeliveryRecord, RouteRecord, RouteStop, Store, eta_window
 from routing_adapter.engine import Change, ChangeResult, InsertStop, RoutingAdapter
 from routing_adapter.osrm import OsrmError, OsrmTable
@@ -247,23 +247,18 @@ class RouteService:
         reason: str,
     ) -> str | None:
         """Queue a signed `route.updated` webhook, if the brand has a webhook URL."""
-        if not brand.webhook_url:
-            return None
-        body = route_updated(route, by_stop, reason, self.clock.now())
-        return await self.outbox.submit(
-            NewMessage(
-                brand_id=brand.brand_id,
-                type="route.updated",
-                channel="webhook",
-                to=brand.webhook_url,
-                text=json.dumps(body),
-                supersede_key=f"route.updated:{brand.brand_id}:{route.route_id}",
-            )
+        return await tell_dispatch(
+            self.outbox,
+            brand,
+            "route.updated",
+            route_updated(route, by_stop, reason),
+            self.clock.now(),
+            supersede_key=f"route.updated:{brand.brand_id}:{route.route_id}",
         )
 
 
 def route_updated(
-    route: RouteRecord, by_stop: dict[str, DeliveryRecord], reason: str, now: datetime
+    route: RouteRecord, by_stop: dict[str, DeliveryRecord], reason: str
 ) -> dict[str, Any]:
     """The payload a dispatch system or driver app receives (see README)."""
     stops = []
@@ -282,13 +277,8 @@ def route_updated(
             }
         )
     return {
-        "id": f"ru-{secrets.token_hex(8)}",
-        "type": "route.updated",
-        "occurred_at": now.isoformat(),
-        "data": {
-            "route_id": route.route_id,
-            "driver_id": route.driver_id,
-            "reason": reason,
-            "stops": stops,
-        },
+        "route_id": route.route_id,
+        "driver_id": route.driver_id,
+        "reason": reason,
+        "stops": stops,
     }

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from bot.agents.accounts import Agent
 from bot.brands import BrandSettings, BrandStore
 from bot.clock import Clock
+from bot.dispatch import tell_dispatch
 from bot.keys import Keys
 from bot.logs import log
 from bot.metrics import Metrics
@@ -219,24 +220,10 @@ class Desk:
         log.warning(
             "desk.escalation_overdue", conversation=conversation, waiting_s=round(now - since)
         )
-        if not brand.webhook_url:
-            return
-        body = {
-            "id": f"esc-{conversation.replace('/', '-')}-{int(since)}",
-            "type": "escalation.overdue",
-            "occurred_at": datetime.fromtimestamp(now, UTC).isoformat(),
-            "data": {
-                "delivery_id": conversation.partition("/")[2],
-                "waiting_since": datetime.fromtimestamp(since, UTC).isoformat(),
-                "limit_min": brand.escalation_limit_min,
-            },
+        data = {
+            "delivery_id": conversation.partition("/")[2],
+            "waiting_since": datetime.fromtimestamp(since, UTC).isoformat(),
+            "limit_min": brand.escalation_limit_min,
         }
-        await self.outbox.submit(
-            NewMessage(
-                brand_id=brand.brand_id,
-                type="escalation.overdue",
-                channel="webhook",
-                to=brand.webhook_url,
-                text=json.dumps(body),
-            )
-        )
+        moment = datetime.fromtimestamp(now, UTC)
+        await tell_dispatch(self.outbox, brand, "escalation.overdue", data, moment)

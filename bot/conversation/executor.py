@@ -9,7 +9,6 @@ the last rule produced is what the engine stores.
 from __future__ import annotations
 
 import json
-import secrets
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -36,6 +35,7 @@ from bot.conversation.actions import (
     UpdateDelivery,
 )
 from bot.conversation.state import ConversationState
+from bot.dispatch import tell_dispatch
 from bot.events import Window
 from bot.inbound import HandoffToAgent, Reply
 from bot.keys import Keys
@@ -165,23 +165,7 @@ class Executor:
 
     async def _webhook(self, brand: BrandSettings, type_: str, data: dict[str, Any]) -> None:
         """Tell the brand's dispatch system about a booking it has to act on."""
-        if not brand.webhook_url:
-            return
-        body = {
-            "id": f"{type_.split('.')[0]}-{secrets.token_hex(8)}",
-            "type": type_,
-            "occurred_at": self.clock.now().isoformat(),
-            "data": data,
-        }
-        await self.outbox.submit(
-            NewMessage(
-                brand_id=brand.brand_id,
-                type=type_,
-                channel="webhook",
-                to=brand.webhook_url,
-                text=json.dumps(body),
-            )
-        )
+        await tell_dispatch(self.outbox, brand, type_, data, self.clock.now())
 
     # --- times -----------------------------------------------------------------------
 
