@@ -150,10 +150,8 @@ class Settings:
             telegram_bot_token=env.get("TELEGRAM_BOT_TOKEN") or None,
             telegram_webhook_secret=env.get("TELEGRAM_WEBHOOK_SECRET") or None,
             # Webhook mode needs a public https URL; without one, poll (local runs).
-            telegram_mode=env.get(
-                "TELEGRAM_MODE",
-                "webhook" if env.get("PUBLIC_BASE_URL", "").startswith("https://") else "polling",
-            ),
+            telegram_mode=env.get("TELEGRAM_MODE")
+            or ("webhook" if env.get("PUBLIC_BASE_URL", "").startswith("https://") else "polling"),
             telegram_api_url=env.get("TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/"),
         )
         if settings.workers < 1:

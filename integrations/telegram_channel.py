@@ -35,6 +35,7 @@ from telegram.error import (
     TimedOut,
 )
 from telegram.error import RetryAfter as TelegramRetryAfter
+from telegram.request import HTTPXRequest
 
 from integrations.base import (
     ChannelSendError,
@@ -59,6 +60,7 @@ class TelegramConfig:
     mode: Literal["webhook", "polling"] = "webhook"
     api_url: str = "https://api.telegram.org"
     poll_timeout_s: int = 20
+    timeout_s: float = 10.0  # per Bot API call (sending; polling adds its long-poll time)
 
 
 class TelegramChannel:
@@ -71,6 +73,13 @@ class TelegramChannel:
             config.token,
             base_url=f"{config.api_url}/bot",
             base_file_url=f"{config.api_url}/file/bot",
+            request=HTTPXRequest(
+                connect_timeout=config.timeout_s,
+                read_timeout=config.timeout_s,
+                write_timeout=config.timeout_s,
+                pool_timeout=config.timeout_s,
+            ),
+            get_updates_request=HTTPXRequest(read_timeout=config.poll_timeout_s + 10),
         )
         self.username = ""
         self._inbound: InboundSink | None = None

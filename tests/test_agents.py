@@ -228,3 +228,39 @@ async def test_an_escalation_waiting_too_long_is_counted_and_announced_once(
             alerts.append(json.loads(message["text"]))
     (alert,) = alerts
     assert alert["data"]["delivery_id"] == "d1" and alert["data"]["limit_min"] == 1
+
+
+async def test_an_agent_uses_the_bots_operations(client: Client, services: Services) -> None:
+    from zoneinfo import ZoneInfo
+
+    await add_agent(services, "demo", "sam")
+    await escalated(client)
+    headers = await agent_session(client, "demo", "sam")
+    await client.post("/console/api/conversations/d1/claim", headers=headers)
+    ops = "/console/api/conversations/d1/operations"
+    tomorrow = (
+        services.clock.now().astimezone(ZoneInfo("America/New_York")) + timedelta(days=1)
+    ).date()
+    resp = await client.post(f"{ops}/windows", json={"day": tomorrow.isoformat()}, headers=headers)
+    windows = (await resp.json())["windows"]
+    assert len(windows) == 3 and windows[0]["start"].startswith(f"{tomorrow}T08:00")
+    resp = await client.post(f"{ops}/reschedule", json={"window": windows[1]}, headers=headers)
+    assert resp.status == 200
+    texts = await eventually(lambda: phone_texts(client), lambda x: len(x) == 3)
+    assert texts[-1].startswith("Done: your delivery is now booked for tomorrow, 10:00")
+    delivery = await services.store.get_delivery("demo", "d1")
+    assert (
+        delivery is not None and delivery.promised_window.start.isoformat() == windows[1]["start"]
+    )
+    resp = await client.post(f"{ops}/safe_place", json={"place": "in the porch"}, headers=headers)
+    assert resp.status == 200
+    delivery = await services.store.get_delivery("demo", "d1")
+    assert delivery is not None and delivery.safe_place == "in the porch"
+    resp = await client.post(
+        f"{ops}/return_pickup", json={"item": "Item 0", "window": windows[2]}, headers=headers
+    )
+    assert resp.status == 200
+    texts = await eventually(lambda: phone_texts(client), lambda x: len(x) == 4)
+    assert "collect the Item 0 tomorrow" in texts[-1]
+    resp = await client.post(f"{ops}/fly", json={}, headers=headers)
+    assert resp.status == 404

@@ -6,6 +6,7 @@ import dataclasses
 import re
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -227,3 +228,33 @@ async def test_polling_mode_reads_updates_without_a_public_url(
         assert "connected" in hello["text"]
     finally:
         await client.close()
+
+
+async def test_a_timeout_is_a_retryable_failure(tg: FakeTelegram) -> None:
+    from integrations.base import ChannelSendError, OutboundMessage
+    from integrations.telegram_channel import TelegramChannel, TelegramConfig
+
+    channel = TelegramChannel(
+        TelegramConfig("123:ABC", "https://x", SECRET, api_url=tg.url, timeout_s=0.3)
+    )
+    await channel.start()
+    tg.failures = [Failure(200, stall_s=1.0)]
+    try:
+        with pytest.raises(ChannelSendError) as err:
+            await channel.send(OutboundMessage("m1", "telegram", str(CHAT), "hi"))
+        assert err.value.retryable
+    finally:
+        await channel.stop()
+
+
+async def test_an_expired_or_forged_link_opens_nothing(app: Client) -> None:
+    services: Services = app.app[SERVICES]
+    await post_event(app, f.delivery_created("d1", phone=PHONE))
+    delivery = await services.store.get_delivery("demo", "d1")
+    links = services.inbound.links
+    assert delivery is not None and links is not None
+    token = links.token(delivery)
+    assert await links.resolve(token) == "demo/d1"
+    later = (delivery.created_at + timedelta(days=15)).timestamp()
+    assert await links.resolve(token, now=later) is None
+    assert await links.resolve(token[:-2] + "AA") is None

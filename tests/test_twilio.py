@@ -181,3 +181,11 @@ def test_numbers_are_normalised_to_e164() -> None:
     assert to_e164("(212) 555-0142") == "+12125550142"
     assert to_e164("06 12 34 56 78", "FR") == "+33612345678"
     assert to_e164("12") is None
+
+
+async def test_the_delivery_photo_goes_as_an_mms(app: Client, fake: FakeTwilio) -> None:
+    await post_event(app, f.delivery_created("d1", phone=PHONE))
+    await eventually(fake.sent, lambda x: len(x) == 1)
+    await post_event(app, f.stop_completed("d1"))
+    sent = await eventually(fake.sent, lambda x: len(x) == 2)
+    assert sent[1]["MediaUrl"] == "https://photos.example.com/pod/1.jpg"

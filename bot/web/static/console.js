@@ -71,6 +71,7 @@ async function openConversation(id, reveal = false) {
       ["Window", d.eta_window ? `${d.eta_window.start} – ${d.eta_window.end}` : `${d.promised_window.start} – ${d.promised_window.end}`],
       ["Safe place", d.safe_place || "—"], ["Instructions", d.instructions || "—"], ["Access code", d.access_code || "—"]];
     facts.replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+    document.getElementById("return-item").replaceChildren(...d.items.map((i) => el("option", { value: i.name }, i.name)));
     const caseBox = document.getElementById("case");
     document.getElementById("case-title").hidden = !c.case;
     caseBox.replaceChildren();
@@ -124,6 +125,20 @@ function wire() {
         b.onclick = () => act("/operations/reschedule", { window: w });
         return b;
       }));
+    } catch (e) { box.textContent = e.message; }
+  };
+  document.getElementById("return").onsubmit = async (ev) => {
+    ev.preventDefault();
+    const item = document.getElementById("return-item").value;
+    const box = document.getElementById("return-list");
+    try {
+      const { windows } = await api("POST", `/console/api/conversations/${encodeURIComponent(current)}/operations/windows`, { purpose: "return", item });
+      box.replaceChildren(...windows.map((w) => {
+        const b = el("button", {}, `Collect ${w.start.slice(5, 10)} ${w.start.slice(11, 16)}–${w.end.slice(11, 16)}`);
+        b.onclick = () => act("/operations/return_pickup", { item, window: w });
+        return b;
+      }));
+      if (!windows.length) box.textContent = "No pickup window fits today.";
     } catch (e) { box.textContent = e.message; }
   };
   document.getElementById("logout").onclick = async () => { await api("POST", "/console/logout"); location.reload(); };
@@ -181,7 +196,9 @@ async function preview() {
   const problems = document.getElementById("tpl-problems");
   problems.replaceChildren(...(r.problems || []).map((p) => el("li", {}, p.message)));
   if (!r.ok) return;
-  document.getElementById("tpl-text").textContent = r.text;
+  document.getElementById("tpl-text").textContent = r.sms.text;
+  document.getElementById("tpl-whatsapp").textContent = r.whatsapp.text;
+  document.getElementById("tpl-telegram").textContent = r.telegram.text;
   const sms = r.sms;
   document.getElementById("tpl-sms").textContent =
     `SMS: ${sms.encoding}, ${sms.characters} characters, ${sms.segments} segment${sms.segments === 1 ? "" : "s"}, ` +
