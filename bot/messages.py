@@ -1,0 +1,67 @@
+"""Outbox messages as data: what is submitted, the states it goes through, retry policy."""
+
+from __future__ import annotations
+
+import random
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+from redis.typing import EncodableT, FieldT
+
+GROUP = "senders"
+MessageStatus = Literal[
+    "queued", "deferred", "retrying", "sending", "sent", "delivered", "failed", "superseded"
+]
+FINAL = frozenset({"sent", "delivered", "failed", "superseded"})
+# Sent regardless of an opt-out: the confirmation of the opt-out itself, and HELP (CTIA).
+OPT_OUT_EXEMPT = frozenset({"optout_confirmed", "help"})
+# Later provider callbacks must not move a message backwards ("sent" after "delivered").
+RANK = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "undelivered": 4, "failed": 4}
+
+
+def hash_fields(fields: dict[str, Any]) -> Mapping[FieldT, EncodableT]:
+    """redis-py types hash mappings narrowly; our records are str -> str/number."""
+    return cast("Mapping[FieldT, EncodableT]", fields)
+
+
+def new_message_id(now: float) -> str:
+    """Sortable by creation time, unique without coordination."""
+    return f"m{int(now * 1000):011x}{secrets.token_hex(5)}"
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message to put in the outbox."""
+
+    brand_id: str
+    type: str
+    channel: str
+    to: str
+    text: str
+    delivery_id: str | None = None
+    media_urls: tuple[str, ...] = ()
+    choices: tuple[str, ...] = ()
+    # Messages sharing a key replace each other: only the newest may still be sent.
+    supersede_key: str | None = None
+    # After this moment the message is pointless (an ETA window already over).
+    expires_at: float | None = None
+    # When the triggering event entered the service (notify latency metric).
+    origin_at: float | None = None
+
+
+@dataclass(slots=True)
+class OutboxPolicy:
+    max_attempts: int = 6
+    backoff_base: float = 2.0
+    backoff_cap: float = 300.0
+    reclaim_idle: float = 30.0
+    batch: int = 64
+    block_ms: int = 500
+
+    def backoff(self, attempt: int, retry_after: float | None = None) -> float:
+        """Exponential backoff with equal jitter; a provider's Retry-After is a floor."""
+        ceiling = min(self.backoff_cap, self.backoff_base * float(2 ** max(attempt - 1, 0)))
+        delay = ceiling / 2 + random.uniform(0, ceiling / 2)
+        return max(delay, retry_after or 0.0)
