@@ -32,6 +32,7 @@ from integrations.base import InboundMessage
 
 SEEN_TTL = int(timedelta(days=7).total_seconds())
 LOCK_MS = 30_000
+HANDLE_ATTEMPTS = 3
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -113,6 +114,7 @@ class InboundService:
     metrics: Metrics
     handler: ReplyHandler
     links: TelegramLinks | None = None
+    handoff: HandoffToAgent | None = None
 
     def __post_init__(self) -> None:
         self._release = self.redis.register_script(_RELEASE)
@@ -179,7 +181,8 @@ class InboundService:
                 return  # the holder drains; it re-checks the inbox after releasing
             try:
                 while (raw := await self.redis.lindex(inbox, 0)) is not None:
-                    await self._handle(conversation, json.loads(raw))
+                    if not await self._handle_safely(conversation, json.loads(raw)):
+                        return  # left at the head of the inbox: the sweeper tries again
                     await self.redis.lpop(inbox)
                     await self.redis.pexpire(lock, LOCK_MS)
             finally:
@@ -189,6 +192,36 @@ class InboundService:
                 await self.redis.zrem(self.keys.pending_inboxes(), conversation)
                 if not await self.redis.llen(inbox):
                     return
+
+    async def _handle_safely(self, conversation: str, entry: dict[str, Any]) -> bool:
+        """Handle one reply; False to try it again later.
+
+        A reply whose handling keeps failing (a bug, a record gone missing) must not
+        block the replies behind it or be lost: after `HANDLE_ATTEMPTS` it goes to a
+        person, and the conversation moves on.
+        """
+        try:
+            await self._handle(conversation, entry)
+            return True
+        except Exception:
+            failures_key = self.keys.inbox_failures(conversation)
+            attempt = int(await self.redis.hincrby(failures_key, str(entry.get("provider_id")), 1))
+            await self.redis.expire(failures_key, SEEN_TTL)
+            log.exception("inbound.handle_failed", conversation=conversation, attempt=attempt)
+            if attempt < HANDLE_ATTEMPTS:
+                return False
+        await self._give_up(conversation)
+        return True
+
+    async def _give_up(self, conversation: str) -> None:
+        brand_id, _, delivery_id = conversation.partition("/")
+        brand = await self.brands.get(brand_id)
+        delivery = await self.store.get_delivery(brand_id, delivery_id)
+        if brand is None or delivery is None or self.handoff is None:
+            log.error("inbound.dropped_after_failures", conversation=conversation)
+            return
+        now = self.clock.now()
+        await self.handoff(Reply(brand, delivery, "", (), now, conversation), "bot_error")
 
     async def sweep(self, older_than: float = LOCK_MS / 1000) -> int:
         """Drain conversations left with replies by a crashed process."""

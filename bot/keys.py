@@ -70,6 +70,10 @@ class Keys:
         """List: replies of one conversation waiting to be handled, in arrival order."""
         return f"{self.prefix}:inbox:{{{conversation}}}"
 
+    def inbox_failures(self, conversation: str) -> str:
+        """Hash: failed attempts at handling a reply, by provider id (poison replies)."""
+        return f"{self.prefix}:inbox-failures:{{{conversation}}}"
+
     def conversation_lock(self, conversation: str) -> str:
         """String with TTL: held by the one process draining a conversation's inbox."""
         return f"{self.prefix}:lock:{{{conversation}}}"

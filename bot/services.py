@@ -131,7 +131,9 @@ async def build_services(settings: Settings, redis: Redis, channels: ChannelRegi
         retention_s=int(retention.total_seconds()),
     )
     engine = ConversationEngine(nlu, handoff, store, StateStore(redis, keys), executor)
-    inbound = InboundService(redis, keys, store, brands, notifier, clock, metrics, engine, links)
+    inbound = InboundService(
+        redis, keys, store, brands, notifier, clock, metrics, engine, links, handoff
+    )
     return Services(
         settings,
         redis,

@@ -185,3 +185,33 @@ async def test_reply_left_by_a_crashed_process_is_handled_by_the_sweeper(
     assert await services.inbound.sweep() == 1
     assert await customer_said(services) == ["are you coming?"]
     assert await redis.llen(services.keys.inbox("demo/d1")) == 0
+
+
+async def test_a_reply_that_keeps_failing_goes_to_a_person_and_does_not_block_the_next(
+    client: Client, services: Services, redis: Redis
+) -> None:
+    await _delivery(client)
+    real = services.inbound.handler
+    calls: list[str] = []
+
+    async def broken(reply_: Reply) -> None:
+        calls.append(reply_.text)
+        if reply_.text == "poison":
+            raise RuntimeError("a bug in handling this reply")
+        await real(reply_)
+
+    services.inbound.handler = broken
+    inbox = services.keys.inbox("demo/d1")
+    assert await reply(client, "poison") == 202  # accepted and kept, whatever happens next
+    assert await redis.llen(inbox) == 1
+    await services.inbound.sweep(older_than=0)
+    assert await redis.llen(inbox) == 1  # tried again, still failing: still kept
+    await services.inbound.sweep(older_than=0)  # the third failure: a person takes it
+    assert await redis.llen(inbox) == 0
+    assert await redis.hget(services.keys.handoff("demo/d1"), "reason") == "bot_error"
+    assert calls == ["poison"] * 3
+    texts = await eventually(lambda: phone_texts(client), lambda x: len(x) == 2)
+    assert "A member of our team will reply" in texts[-1]
+    assert await reply(client, "are you there?") == 202
+    assert await redis.llen(inbox) == 0  # the next reply was taken in, not stuck behind
+    assert (await customer_said(services))[-1] == "are you there?"

@@ -43,7 +43,7 @@ from bot.logs import log
 from bot.notify import Notice, Notifier
 from bot.outbox import NewMessage, Outbox
 from bot.render import Renderer
-from bot.routes import Preview, RouteService
+from bot.routes import Preview, RouteNotFound, RouteService
 from bot.store import ReturnRequest, Store, address_hash
 from routing_adapter.engine import InsertStop, NewWindow, RemoveStop
 from routing_adapter.plan import PlanError, PlanStop, TimeWindow
@@ -182,8 +182,8 @@ class Executor:
         )
         try:
             preview = await self.routes.preview(facts.brand, d.route_id, change)
-        except PlanError as exc:
-            log.warning("conversation.route_unusable", error=str(exc.fields))
+        except (PlanError, RouteNotFound) as exc:
+            log.warning("conversation.route_unusable", error=repr(exc))
             return Decision((Escalate("route_unusable"),), ConversationState())
         if preview.fits(d.stop_id):
             await self.routes.commit(facts.brand, preview, told=d.delivery_id)
@@ -207,8 +207,8 @@ class Executor:
             try:
                 preview = await self.routes.preview(facts.brand, d.route_id, change)
                 await self.routes.commit(facts.brand, preview)
-            except PlanError as exc:
-                log.warning("conversation.route_unusable", error=str(exc.fields))
+            except (PlanError, RouteNotFound) as exc:
+                log.warning("conversation.route_unusable", error=repr(exc))
         fresh = await self.store.get_delivery(d.brand_id, d.delivery_id) or d
         await self.store.put_delivery(
             fresh.model_copy(
@@ -262,8 +262,8 @@ class Executor:
                     d.stop_id if on_route and d.stop_id else self._pickup(facts, item or "", None)
                 )
                 found = await self.routes.adapter.feasible_windows(plan, target, start, end)
-            except PlanError as exc:
-                log.warning("conversation.route_unusable", error=str(exc.fields))
+            except (PlanError, RouteNotFound) as exc:
+                log.warning("conversation.route_unusable", error=repr(exc))
                 found = []
             windows = [
                 Window(start=o.start, end=o.end)
@@ -291,8 +291,8 @@ class Executor:
                 preview = await self.routes.preview(
                     facts.brand, route_id, InsertStop(type="insert", stop=stop)
                 )
-            except PlanError as exc:
-                log.warning("conversation.route_unusable", error=str(exc.fields))
+            except (PlanError, RouteNotFound) as exc:
+                log.warning("conversation.route_unusable", error=repr(exc))
                 return Decision((Escalate("route_unusable"),), ConversationState())
             if not preview.fits(stop.id):
                 offers = await self.offers(facts, "return", facts.day_of(window), item)
