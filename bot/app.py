@@ -14,7 +14,7 @@ from bot.appkeys import SERVICES
 from bot.channels import build_channels
 from bot.config import Settings
 from bot.httperrors import error_middleware
-from bot.keys import Keys
+from bot.keys import Keys, shared_secret
 from bot.logs import log
 from bot.services import Services, build_services, start_workers, stop_workers
 from integrations.base import ChannelRegistry, InboundMessage, StatusUpdate
@@ -57,7 +57,7 @@ def create_app(
             services = await build_services(settings, redis, registry)
             app[SERVICES] = services
             if registry.media is not None:
-                await registry.media.start()
+                await registry.media.start(await shared_secret(redis, Keys(settings.key_prefix)))
             for channel in registry:
                 await channel.start()
             if settings.demo:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import phonenumbers
 from babel import Locale, UnknownLocaleError
 from pydantic import (
     AwareDatetime,
@@ -24,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from integrations.phones import e164
+
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 
 
@@ -31,17 +32,6 @@ class Model(BaseModel):
     """Strict base: unknown fields are errors (a typo must not be silently dropped)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def normalise_phone(value: str, region: str | None = None) -> str:
-    """E.164 form of a phone number, or ValueError naming why it is not one."""
-    try:
-        number = phonenumbers.parse(value, region)
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"not a phone number: {exc}") from None
-    if not phonenumbers.is_valid_number(number):
-        raise ValueError("not a valid phone number (use E.164, e.g. +14155550123)")
-    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
 class Window(Model):
@@ -100,7 +90,7 @@ class Customer(Model):
     @field_validator("phone")
     @classmethod
     def _phone(cls, value: str | None) -> str | None:
-        return None if value is None else normalise_phone(value)
+        return None if value is None else e164(value)
 
     @model_validator(mode="after")
     def _reachable(self) -> Customer:

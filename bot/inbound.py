@@ -19,6 +19,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from bot.agents.desk import announce
 from bot.brands import BrandSettings, BrandStore
 from bot.clock import Clock
 from bot.keys import Keys
@@ -83,8 +84,9 @@ class HandoffToAgent:
             )
             await pipe.execute()
         log.info("conversation.escalated", conversation=reply.conversation, reason=reason)
-        event = {"type": "escalated", "delivery_id": reply.delivery.delivery_id}
-        await self.redis.publish(self.keys.desk_events(reply.brand.brand_id), json.dumps(event))
+        await announce(
+            self.redis, self.keys, reply.brand.brand_id, "escalated", reply.delivery.delivery_id
+        )
         if notify:
             wait = timedelta(minutes=reply.brand.escalation_limit_min)
             notice = Notice("reply_received", {"wait": wait}, proactive=False)
@@ -93,14 +95,6 @@ class HandoffToAgent:
     async def active(self, conversation: str) -> bool:
         """True while a person has (or is about to take) the conversation: the bot keeps quiet."""
         return bool(await self.redis.exists(self.keys.handoff(conversation)))
-
-    async def release(self, brand_id: str, conversation: str) -> bool:
-        """Give the conversation back to the bot. False if no person had it."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(self.keys.handoff(conversation))
-            pipe.zrem(self.keys.agent_queue(brand_id), conversation)
-            deleted, _ = await pipe.execute()
-        return bool(deleted)
 
 
 @dataclass
@@ -241,8 +235,7 @@ class InboundService:
             log.warning("inbound.orphan", conversation=conversation)
             return
         await self.store.append_transcript(brand_id, delivery_id, json.dumps(entry))
-        event = {"type": "message", "delivery_id": delivery_id}
-        await self.redis.publish(self.keys.desk_events(brand_id), json.dumps(event))
+        await announce(self.redis, self.keys, brand_id, "message", delivery_id)
         text = str(entry["text"])
         optout_key = self.keys.optout(brand_id, delivery.channel, delivery.contact)
         opted_out = bool(await self.redis.exists(optout_key))

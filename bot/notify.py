@@ -34,6 +34,8 @@ class Notice:
     type: str
     context: dict[str, Any]
     media_urls: tuple[str, ...] = ()
+    # Labels of the options offered (buttons where the channel has them).
+    choices: tuple[str, ...] = ()
     supersede_key: str | None = None
     expires_at: datetime | None = None
     # None: as soon as quiet hours allow; else not before this moment.
@@ -84,6 +86,7 @@ class Notifier:
             delivery.locale,
             context,
             media_urls=notice.media_urls,
+            choices=notice.choices,
             overrides=self.overrides(brand.brand_id),
             fallback_locale=brand.default_locale,
         )
@@ -116,13 +119,10 @@ class Notifier:
         """Render and submit several notices in one outbox transaction."""
         if not items:
             return []
-        built = [self.build(brand, delivery, notice, origin_at) for delivery, notice in items]
-        if self.links is not None:
-            async with self.outbox.redis.pipeline(transaction=False) as pipe:
-                for delivery, _ in items:
-                    self.links.queue_register(pipe, delivery)
-                await pipe.execute()
-        return await self.outbox.submit_many(built)
+        async with self.outbox.redis.pipeline(transaction=True) as tx:
+            ids = self.queue(tx, brand, items, origin_at)
+            await tx.execute()
+        return ids
 
     def queue(
         self,
@@ -135,7 +135,8 @@ class Notifier:
         built = [self.build(brand, delivery, notice, origin_at) for delivery, notice in items]
         if self.links is not None:
             for delivery, _ in items:
-                self.links.queue_register(tx, delivery)
+                if self.telegram_link(brand, delivery) is not None:  # the link it may carry
+                    self.links.queue_register(tx, delivery)
         return self.outbox.queue_submit(tx, built)
 
 

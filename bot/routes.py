@@ -214,8 +214,8 @@ class RouteService:
                 },
             }
             await self.events.accept(brand, parse_event(event))
-        by_stop = {**by_stop, **await self.deliveries_of(brand, route)}
-        await self.publish(brand, route, by_stop, reason=change.type)
+        # The driver's payload carries every remaining stop as it now is (a new pickup too).
+        await self.publish(brand, route, await self.deliveries_of(brand, route), change.type)
         return route
 
     async def _store_eta(

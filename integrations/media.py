@@ -35,12 +35,9 @@ class MediaStore:
         self._ttl = ttl_s
         self._secret = b""
 
-    async def start(self) -> None:
-        """The signing secret, made by the first replica (all replicas share it)."""
-        key = f"{self._prefix}:secret"
-        await self._redis.set(key, secrets.token_hex(32), nx=True)
-        raw = await self._redis.get(key)
-        self._secret = raw if isinstance(raw, bytes) else str(raw).encode()
+    async def start(self, secret: bytes) -> None:
+        """`secret` signs the URLs; every replica must be given the same one."""
+        self._secret = secret
 
     async def stop(self) -> None:
         await self._redis.aclose()

@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
-import phonenumbers
 from aiohttp import web
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
@@ -38,6 +37,7 @@ from integrations.base import (
     parse_retry_after,
 )
 from integrations.media import MediaStore
+from integrations.phones import e164
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 STATUSES: dict[str, ProviderStatus] = {
@@ -82,12 +82,9 @@ class _HttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # untyped libra
 def to_e164(number: str, region: str = "US") -> str | None:
     """`number` in E.164, or None when it is not a possible phone number."""
     try:
-        parsed = phonenumbers.parse(number, region)
-    except phonenumbers.NumberParseException:
+        return e164(number, region, valid=False)
+    except ValueError:
         return None
-    if not phonenumbers.is_possible_number(parsed):
-        return None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 class TwilioChannel:

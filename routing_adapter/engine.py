@@ -254,7 +254,9 @@ def _seconds_between(a: datetime | int, b: datetime | int) -> float:
     return b - a
 
 
-def _slots(day_start: Time, day_end: Time, slot_s: int) -> list[tuple[Time, Time]]:
+def day_slots(day_start: Time, day_end: Time, slot_s: int) -> list[tuple[Time, Time]]:
+    """The day cut into back-to-back slots of `slot_s` seconds (the last whole one ends by
+    `day_end`)."""
     out: list[tuple[Time, Time]] = []
     if isinstance(day_start, datetime) and isinstance(day_end, datetime):
         t = day_start
@@ -319,7 +321,7 @@ def feasible_windows(
     base_travel = route_cost(p, list(best.route))
     offers = []
     now = plan.driver.time
-    for slot in _slots(day_start, day_end, slot_s):
+    for slot in day_slots(day_start, day_end, slot_s):
         if slot[0] < now:  # type: ignore[operator]  # both datetimes or both seconds
             continue  # a slot already under way is not something to offer
         added = window_fits(base, stop, slot, base_order, base_travel, time_limit)

@@ -7,6 +7,7 @@ caller's own brand only.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from aiohttp import web
@@ -39,6 +40,25 @@ def _rejected(exc: TemplateRejected) -> ApiError:
 
 def _missing(field: str, what: str) -> ApiError:
     return ApiError(400, "invalid", f"{field} is required", [{"field": field, "message": what}])
+
+
+def _source(body: dict[str, Any]) -> str:
+    source = body.get("source")
+    if not isinstance(source, str):
+        raise _missing("source", "the template text")
+    return source
+
+
+async def _made_live(
+    request: web.Request, brand: BrandSettings, saving: Awaitable[int]
+) -> web.Response:
+    """Await a save or rollback: 201 with the new version, or 400 with why it was refused."""
+    try:
+        version = await saving
+    except TemplateRejected as exc:
+        raise _rejected(exc) from None
+    request.app[SERVICES].brands.forget(brand.brand_id)  # live in this process at once
+    return web.json_response({"version": version}, status=201)
 
 
 def _target(brand: BrandSettings, body: dict[str, Any], message_type: str) -> tuple[str, str]:
@@ -129,11 +149,7 @@ async def preview(request: web.Request) -> web.Response:
     body = await json_body(request)
     message_type = str(body.get("type", ""))
     _, locale = _target(brand, body, message_type)
-    source = body.get("source")
-    if not isinstance(source, str):
-        raise ApiError(
-            400, "invalid", "source is required", [{"field": "source", "message": "text"}]
-        )
+    source = _source(body)
     try:
         services.brand_templates.check(brand, message_type, source)
         text = services.renderer.render_source(source, locale, sample_context(brand, locale))
@@ -165,19 +181,11 @@ async def save_template(request: web.Request) -> web.Response:
     body = await json_body(request)
     message_type = request.match_info["type"]
     channel, locale = _target(brand, body, message_type)
-    source = body.get("source")
-    if not isinstance(source, str):
-        raise ApiError(
-            400, "invalid", "source is required", [{"field": "source", "message": "text"}]
-        )
-    try:
-        version = await services.brand_templates.save(
-            brand, message_type, channel, locale, source, agent.username
-        )
-    except TemplateRejected as exc:
-        raise _rejected(exc) from None
-    services.brands.forget(brand.brand_id)
-    return web.json_response({"version": version}, status=201)
+    source = _source(body)
+    saving = services.brand_templates.save(
+        brand, message_type, channel, locale, source, agent.username
+    )
+    return await _made_live(request, brand, saving)
 
 
 @routes.post("/console/api/admin/templates/{type}/rollback")
@@ -187,18 +195,13 @@ async def rollback(request: web.Request) -> web.Response:
     body = await json_body(request)
     message_type = request.match_info["type"]
     channel, locale = _target(brand, body, message_type)
-    if not isinstance(body.get("version"), int):
-        raise ApiError(
-            400, "invalid", "version is required", [{"field": "version", "message": "a number"}]
-        )
-    try:
-        version = await services.brand_templates.rollback(
-            brand, message_type, channel, locale, body["version"], agent.username
-        )
-    except TemplateRejected as exc:
-        raise _rejected(exc) from None
-    services.brands.forget(brand.brand_id)
-    return web.json_response({"version": version}, status=201)
+    version = body.get("version")
+    if not isinstance(version, int):
+        raise _missing("version", "a version number")
+    saving = services.brand_templates.rollback(
+        brand, message_type, channel, locale, version, agent.username
+    )
+    return await _made_live(request, brand, saving)
 
 
 @routes.delete("/console/api/admin/templates/{type}")

@@ -36,6 +36,13 @@ return 'ok'
 """
 
 
+async def announce(redis: Redis, keys: Keys, brand_id: str, kind: str, delivery_id: str) -> None:
+    """Tell the brand's open consoles (live, over Redis pub/sub) that a conversation changed."""
+    await redis.publish(
+        keys.desk_events(brand_id), json.dumps({"type": kind, "delivery_id": delivery_id})
+    )
+
+
 class NotHeld(Exception):
     """The agent does not hold this conversation (claim it first)."""
 
@@ -53,8 +60,8 @@ class Desk:
     def __post_init__(self) -> None:
         self._claim = self.redis.register_script(_CLAIM)
 
-    async def publish(self, brand_id: str, event: dict[str, Any]) -> None:
-        await self.redis.publish(self.keys.desk_events(brand_id), json.dumps(event))
+    async def publish(self, brand_id: str, kind: str, delivery_id: str) -> None:
+        await announce(self.redis, self.keys, brand_id, kind, delivery_id)
 
     async def queue(self, brand_id: str) -> list[dict[str, Any]]:
         """Waiting and held conversations, oldest first, with how long they have waited."""
@@ -137,7 +144,7 @@ class Desk:
         if result == "ok":
             await self.redis.sadd(self._held_key(brand_id), conversation)
             await self._note(brand_id, delivery_id, agent, "claimed", kind="event")
-            await self.publish(brand_id, {"type": "claimed", "delivery_id": delivery_id})
+            await self.publish(brand_id, "claimed", delivery_id)
         return result
 
     async def _holder(self, brand_id: str, delivery_id: str) -> str | None:
@@ -163,7 +170,7 @@ class Desk:
                 delivery_id=delivery_id,
             )
         )
-        await self.publish(brand.brand_id, {"type": "message", "delivery_id": delivery_id})
+        await self.publish(brand.brand_id, "message", delivery_id)
         return message_id
 
     async def _note(
@@ -175,7 +182,7 @@ class Desk:
     async def note(self, brand_id: str, delivery_id: str, agent: Agent, text: str) -> None:
         """An internal note: in the transcript, never sent."""
         await self._note(brand_id, delivery_id, agent, text)
-        await self.publish(brand_id, {"type": "message", "delivery_id": delivery_id})
+        await self.publish(brand_id, "message", delivery_id)
 
     async def hand_back(self, brand_id: str, delivery_id: str, agent: Agent) -> None:
         """Resolved: the bot answers this customer again."""
@@ -188,7 +195,7 @@ class Desk:
             tx.delete(self.keys.conversation(conversation))  # the bot starts afresh
             await tx.execute()
         await self._note(brand_id, delivery_id, agent, "handed back to the bot", kind="event")
-        await self.publish(brand_id, {"type": "released", "delivery_id": delivery_id})
+        await self.publish(brand_id, "released", delivery_id)
 
     async def alert_overdue(self) -> int:
         """Count and announce (once) escalations waiting longer than their brand's limit."""

@@ -20,20 +20,15 @@ from pydantic import ValidationError
 from bot.agents.accounts import Agent, Session, csrf_ok
 from bot.agents.desk import NotHeld
 from bot.appkeys import SERVICES
-from bot.conversation.actions import (
-    BookReturn,
-    Decision,
-    Facts,
-    Rebook,
-    TryWindow,
-    UpdateDelivery,
-)
+from bot.conversation.actions import Decision, Facts, UpdateDelivery
+from bot.conversation.decide import new_time
 from bot.conversation.state import ConversationState
 from bot.events import Window
 from bot.httperrors import ApiError
 from bot.inbound import Reply
 from bot.sandbox_web import STATIC
 from bot.services import Services
+from bot.store import DeliveryRecord
 
 routes = web.RouteTableDef()
 COOKIE = "doorstep_session"
@@ -146,18 +141,20 @@ async def conversation(request: web.Request) -> web.Response:
     return web.json_response(found)
 
 
-async def _held_delivery(request: web.Request, agent: Agent) -> str:
-    delivery_id = request.match_info["delivery_id"]
-    services = request.app[SERVICES]
-    if await services.store.get_delivery(agent.brand_id, delivery_id) is None:
+async def _own_delivery(request: web.Request, agent: Agent) -> DeliveryRecord:
+    """The delivery in the URL if it is the agent's brand's; another brand's is not found."""
+    found = await request.app[SERVICES].store.get_delivery(
+        agent.brand_id, request.match_info["delivery_id"]
+    )
+    if found is None:
         raise ApiError(404, "not_found", "no such conversation")
-    return delivery_id
+    return found
 
 
 @routes.post("/console/api/conversations/{delivery_id}/claim")
 async def claim(request: web.Request) -> web.Response:
     agent, _ = await agent_of(request)
-    delivery_id = await _held_delivery(request, agent)
+    delivery_id = (await _own_delivery(request, agent)).delivery_id
     result = await request.app[SERVICES].desk.claim(agent.brand_id, delivery_id, agent)
     if result == "ok":
         return web.json_response({"claimed": True})
@@ -174,7 +171,7 @@ def _not_held() -> ApiError:
 async def reply(request: web.Request) -> web.Response:
     agent, _ = await agent_of(request)
     services = request.app[SERVICES]
-    delivery_id = await _held_delivery(request, agent)
+    delivery_id = (await _own_delivery(request, agent)).delivery_id
     text = _text(await json_body(request), "text")
     brand = await services.brands.get(agent.brand_id)
     assert brand is not None
@@ -188,7 +185,7 @@ async def reply(request: web.Request) -> web.Response:
 @routes.post("/console/api/conversations/{delivery_id}/notes")
 async def note(request: web.Request) -> web.Response:
     agent, _ = await agent_of(request)
-    delivery_id = await _held_delivery(request, agent)
+    delivery_id = (await _own_delivery(request, agent)).delivery_id
     text = _text(await json_body(request), "text", 2000)
     await request.app[SERVICES].desk.note(agent.brand_id, delivery_id, agent, text)
     return web.json_response({"ok": True}, status=201)
@@ -197,7 +194,7 @@ async def note(request: web.Request) -> web.Response:
 @routes.post("/console/api/conversations/{delivery_id}/hand-back")
 async def hand_back(request: web.Request) -> web.Response:
     agent, _ = await agent_of(request)
-    delivery_id = await _held_delivery(request, agent)
+    delivery_id = (await _own_delivery(request, agent)).delivery_id
     try:
         await request.app[SERVICES].desk.hand_back(agent.brand_id, delivery_id, agent)
     except NotHeld:
@@ -208,13 +205,22 @@ async def hand_back(request: web.Request) -> web.Response:
 # --- the bot's operations, for agents ---------------------------------------------------
 
 
-async def _facts(services: Services, agent: Agent, delivery_id: str) -> tuple[Reply, Facts]:
-    brand = await services.brands.get(agent.brand_id)
-    delivery = await services.store.get_delivery(agent.brand_id, delivery_id)
-    assert brand is not None and delivery is not None
+async def _facts(services: Services, delivery: DeliveryRecord) -> tuple[Reply, Facts]:
+    brand = await services.brands.get(delivery.brand_id)
+    assert brand is not None
     now = services.clock.now()
-    reply_ = Reply(brand, delivery, "", (), now, f"{agent.brand_id}/{delivery_id}")
-    return reply_, Facts(brand, delivery, now)
+    conversation = f"{delivery.brand_id}/{delivery.delivery_id}"
+    return Reply(brand, delivery, "", (), now, conversation), Facts(brand, delivery, now)
+
+
+def _day(body: dict[str, Any], default: date) -> date:
+    if body.get("day") is None:
+        return default
+    try:
+        return date.fromisoformat(str(body["day"]))
+    except ValueError:
+        problem = [{"field": "day", "message": "a date, YYYY-MM-DD"}]
+        raise ApiError(400, "invalid", "day must be a date", problem) from None
 
 
 def _window(body: dict[str, Any]) -> Window:
@@ -235,31 +241,34 @@ async def operate(request: web.Request) -> web.Response:
     `return_pickup` {item, window}: the bot's own operations, done for an agent."""
     agent, _ = await agent_of(request)
     services = request.app[SERVICES]
-    delivery_id = await _held_delivery(request, agent)
+    delivery = await _own_delivery(request, agent)
+    delivery_id = delivery.delivery_id
     try:
         await services.desk.require_held(agent.brand_id, delivery_id, agent)
     except NotHeld:
         raise _not_held() from None
     body = await json_body(request)
-    reply_, facts = await _facts(services, agent, delivery_id)
+    reply_, facts = await _facts(services, delivery)
     op = request.match_info["op"]
     executor = services.executor
     if op == "windows":
-        day = date.fromisoformat(body["day"]) if isinstance(body.get("day"), str) else facts.today
         purpose = "return" if body.get("purpose") == "return" else "reschedule"
+        day = _day(body, facts.today)
         offers = await executor.offers(facts, purpose, day, body.get("item"))
         return web.json_response({"windows": [w.model_dump(mode="json") for w in offers]})
+    # The same rules as when the customer asks: today on the route, or rebooked.
     if op == "reschedule":
-        window = _window(body)
-        today = facts.on_route and facts.day_of(window) == facts.today
-        action: Any = TryWindow(window) if today else Rebook(window)
+        decision = new_time("reschedule", _window(body), facts, None)
     elif op == "safe_place":
-        action = UpdateDelivery({"safe_place": _text(body, "place", 200)}, tell_driver=True)
+        place = _text(body, "place", 200)
+        decision = Decision(
+            (UpdateDelivery({"safe_place": place}, tell_driver=True),), ConversationState()
+        )
     elif op == "return_pickup":
-        action = BookReturn(_text(body, "item", 200), _window(body))
+        decision = new_time("return", _window(body), facts, _text(body, "item", 200))
     else:
         raise ApiError(404, "not_found", f"no operation {op!r}")
-    await executor.run(reply_, facts, Decision((action,), ConversationState()))
+    await executor.run(reply_, facts, decision)
     await services.desk.note(agent.brand_id, delivery_id, agent, f"{op}: {json.dumps(body)}")
     return web.json_response({"ok": True})
 

@@ -58,7 +58,8 @@ class Say:
 
     type: str
     context: Mapping[str, Any] = field(default_factory=dict)
-    choices: tuple[str, ...] = ()
+    # Windows or choice keys; the executor renders each as a label ("choice" template).
+    choices: tuple[Window | str, ...] = ()
     media: tuple[str, ...] = ()
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.conversation import choices
@@ -25,6 +25,7 @@ from bot.conversation.actions import (
     OfferWindows,
     OpenCase,
     OptOut,
+    Purpose,
     Rebook,
     RememberPlace,
     Say,
@@ -91,7 +92,7 @@ def _pick_answer(
     if index is not None:
         return _picked(pending, index, facts)
     if pending.kind == "pick_window" and turn.window is not None:
-        return _new_time(ConversationState(), pending.purpose, turn.window, facts, pending.item)
+        return new_time(pending.purpose, turn.window, facts, pending.item)
     if pending.kind == "pick_window" and turn.intent == "deny":
         asked = pending.model_copy(update={"kind": "ask_time"})
         return Decision((Say("ask_other_time"),), state.model_copy(update={"pending": asked}))
@@ -103,7 +104,7 @@ def _time_answer(
 ) -> Decision | None:
     if turn.window is None and not turn.window_error:
         return None
-    return _time_given(ConversationState(), turn, facts, pending.purpose, pending.item)
+    return _time_given(turn, facts, pending.purpose, pending.item)
 
 
 def _place_answer(
@@ -171,7 +172,7 @@ def _picked(pending: Pending, index: int, facts: Facts) -> Decision:
     window = pending.offers[index]
     if pending.purpose == "return":
         return Decision((BookReturn(pending.item or "", window),), clear)
-    return _new_time(clear, "reschedule", window, facts, None)
+    return new_time("reschedule", window, facts, None)
 
 
 def _confirmed(pending: Pending) -> Decision:
@@ -198,36 +199,28 @@ def _case(pending: Pending, turn: Turn, photos: tuple[str, ...]) -> Decision:
 # --- times and windows -----------------------------------------------------------
 
 
-def _ask_when(facts: Facts, purpose: str, item: str | None = None) -> Decision:
-    assert purpose in ("reschedule", "return")
-    day = facts.today if _today_has_room(facts) else facts.today + timedelta(days=1)
-    offer = OfferWindows("reschedule" if purpose == "reschedule" else "return", day, item=item)
+def _offer_day(facts: Facts) -> date:
+    """Today while at least two hours of delivery are left, else tomorrow."""
+    zone = ZoneInfo(facts.delivery.customer.timezone)
+    close = datetime.combine(facts.today, facts.brand.delivery_hours.end, zone)
+    has_room = close - facts.now > timedelta(hours=2)
+    return facts.today if has_room else facts.today + timedelta(days=1)
+
+
+def _ask_when(facts: Facts, purpose: Purpose, item: str | None = None) -> Decision:
+    return Decision((OfferWindows(purpose, _offer_day(facts), item=item),), ConversationState())
+
+
+def _time_given(turn: Turn, facts: Facts, purpose: Purpose, item: str | None) -> Decision:
+    """The time the customer gave, or, when it cannot be a window, windows that can."""
+    if turn.window is not None:
+        return new_time(purpose, turn.window, facts, item)
+    offer = OfferWindows(purpose, _offer_day(facts), reason="invalid", item=item)
     return Decision((offer,), ConversationState())
 
 
-def _today_has_room(facts: Facts) -> bool:
-    zone = ZoneInfo(facts.delivery.customer.timezone)
-    close = datetime.combine(facts.today, facts.brand.delivery_hours.end, zone)
-    return close - facts.now > timedelta(hours=2)
-
-
-def _time_given(
-    state: ConversationState, turn: Turn, facts: Facts, purpose: str, item: str | None
-) -> Decision:
-    if turn.window is not None:
-        return _new_time(state, purpose, turn.window, facts, item)
-    offer = OfferWindows(
-        "return" if purpose == "return" else "reschedule",
-        facts.today if _today_has_room(facts) else facts.today + timedelta(days=1),
-        reason="invalid",
-        item=item,
-    )
-    return Decision((offer,), state)
-
-
-def _new_time(
-    state: ConversationState, purpose: str, window: Window, facts: Facts, item: str | None
-) -> Decision:
+def new_time(purpose: Purpose, window: Window, facts: Facts, item: str | None) -> Decision:
+    """A chosen time: a pickup booked, or a delivery moved on today's route or rebooked."""
     if purpose == "return":
         return Decision((BookReturn(item or "", window),), ConversationState())
     if facts.on_route and facts.day_of(window) == facts.today:
@@ -259,7 +252,7 @@ def _reschedule(state: ConversationState, turn: Turn, facts: Facts) -> Decision:
         return _ask_eta(state, turn, facts)
     if turn.window is None and turn.window_error is None:
         return _ask_when(facts, "reschedule")
-    return _time_given(state, turn, facts, "reschedule", None)
+    return _time_given(turn, facts, "reschedule", None)
 
 
 def _safe_place(state: ConversationState, place: str, facts: Facts) -> Decision:
@@ -315,7 +308,7 @@ def _return_pickup(state: ConversationState, turn: Turn, facts: Facts) -> Decisi
         )
     item = named[0] if named else (names[0] if names else "")
     if turn.window is not None:
-        return _new_time(state, "return", turn.window, facts, item)
+        return new_time("return", turn.window, facts, item)
     return _ask_when(facts, "return", item)
 
 

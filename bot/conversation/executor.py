@@ -9,14 +9,13 @@ the last rule produced is what the engine stores.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from redis.asyncio import Redis
 
-from bot.brands import BrandSettings
 from bot.clock import Clock
 from bot.conversation import followups
 from bot.conversation.actions import (
@@ -41,14 +40,16 @@ from bot.inbound import HandoffToAgent, Reply
 from bot.keys import Keys
 from bot.logs import log
 from bot.notify import Notice, Notifier
-from bot.outbox import NewMessage, Outbox
+from bot.outbox import Outbox
 from bot.render import Renderer
-from bot.routes import Preview, RouteNotFound, RouteService
+from bot.routes import RouteNotFound, RouteService
 from bot.store import ReturnRequest, Store, address_hash
-from routing_adapter.engine import InsertStop, NewWindow, RemoveStop
+from routing_adapter.engine import InsertStop, NewWindow, RemoveStop, day_slots
 from routing_adapter.plan import PlanError, PlanStop, TimeWindow
 
 PICKUP_SERVICE_S = 180
+# Actions after which the delivery record is read again for the actions that follow.
+CHANGES_DELIVERY = (UpdateDelivery, TryWindow, Rebook, BookReturn)
 
 
 @dataclass
@@ -75,7 +76,8 @@ class Executor:
             if follow is not None:
                 queue.extend(follow.actions)
                 state = follow.state
-            facts = await self._refresh(facts)
+            if isinstance(action, CHANGES_DELIVERY):
+                facts = await self._refresh(facts)
         return state
 
     async def _refresh(self, facts: Facts) -> Facts:
@@ -120,15 +122,13 @@ class Executor:
     # --- messages -------------------------------------------------------------------
 
     async def _say(self, facts: Facts, say: Say) -> None:
-        d = facts.delivery
         labels = tuple(self._label(facts, value) for value in say.choices)
-        notice = Notice(say.type, dict(say.context), media_urls=say.media, proactive=False)
-        message, due = self.notifier.build(facts.brand, d, notice)
-        if labels:
-            message = _with_choices(message, labels)
-        await self.outbox.submit(message, due)
+        notice = Notice(
+            say.type, dict(say.context), media_urls=say.media, choices=labels, proactive=False
+        )
+        await self.notifier.send(facts.brand, [(facts.delivery, notice)])
 
-    def _label(self, facts: Facts, value: object) -> str:
+    def _label(self, facts: Facts, value: Window | str) -> str:
         d = facts.delivery
         context = self.notifier.base_context(facts.brand, d) | {
             "choice": value if isinstance(value, Window) else None,
@@ -163,10 +163,6 @@ class Executor:
             tx.expire(key, self.retention_s)
             await tx.execute()
 
-    async def _webhook(self, brand: BrandSettings, type_: str, data: dict[str, Any]) -> None:
-        """Tell the brand's dispatch system about a booking it has to act on."""
-        await tell_dispatch(self.outbox, brand, type_, data, self.clock.now())
-
     # --- times -----------------------------------------------------------------------
 
     def _day_bounds(self, facts: Facts, day: date) -> tuple[datetime, datetime]:
@@ -197,7 +193,9 @@ class Executor:
     async def _webhook_window(self, facts: Facts, window: Window) -> None:
         d = facts.delivery
         data = {"delivery_id": d.delivery_id, "window": window.model_dump(mode="json")}
-        await self._webhook(facts.brand, "delivery.rescheduled", data)
+        await tell_dispatch(
+            self.outbox, facts.brand, "delivery.rescheduled", data, self.clock.now()
+        )
 
     async def _rebook(self, facts: Facts, window: Window) -> None:
         """Off today's route (the others move up), booked for `window`."""
@@ -273,13 +271,12 @@ class Executor:
             return sorted(windows, key=lambda w: w.start)
         # Not on a route that day: the brand's slots that are still ahead.
         earliest = facts.now + timedelta(minutes=30)
-        slots: list[Window] = []
-        t = start
-        while t + timedelta(seconds=self.slot_s) <= end and len(slots) < 3:
-            if t >= earliest:
-                slots.append(Window(start=t, end=t + timedelta(seconds=self.slot_s)))
-            t += timedelta(seconds=self.slot_s)
-        return slots
+        slots = [
+            Window(start=a, end=b)
+            for a, b in day_slots(start, end, self.slot_s)
+            if isinstance(a, datetime) and isinstance(b, datetime) and a >= earliest
+        ]
+        return slots[:3]
 
     async def _book_return(self, facts: Facts, item: str, window: Window) -> Decision:
         d = facts.delivery
@@ -297,20 +294,15 @@ class Executor:
             if not preview.fits(stop.id):
                 offers = await self.offers(facts, "return", facts.day_of(window), item)
                 return followups.return_booked(item, window, False, offers)
-            await self._commit_pickup(facts, preview, d.delivery_id)
+            # The customer is in the conversation: their own new ETA is stored, not announced.
+            await self.routes.commit(
+                facts.brand, preview, told=d.delivery_id, pickup_for=d.delivery_id
+            )
             request = request.model_copy(update={"route_id": route_id, "stop_id": stop.id})
         fresh = await self.store.get_delivery(d.brand_id, d.delivery_id) or d
         await self.store.put_delivery(
             fresh.model_copy(update={"return_requests": [*fresh.return_requests, request]})
         )
         data = {"delivery_id": d.delivery_id, **request.model_dump(mode="json")}
-        await self._webhook(facts.brand, "return.requested", data)
+        await tell_dispatch(self.outbox, facts.brand, "return.requested", data, self.clock.now())
         return followups.return_booked(item, window, True, [])
-
-    async def _commit_pickup(self, facts: Facts, preview: Preview, delivery_id: str) -> None:
-        # The customer is in the conversation: their own new ETA is stored, not announced.
-        await self.routes.commit(facts.brand, preview, told=delivery_id, pickup_for=delivery_id)
-
-
-def _with_choices(message: NewMessage, labels: tuple[str, ...]) -> NewMessage:
-    return replace(message, choices=labels)

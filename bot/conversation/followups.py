@@ -17,7 +17,7 @@ def offer(pending: Pending, reason: str) -> Say:
             "purpose": pending.purpose,
             "item": pending.item,
         },
-        choices=tuple(pending.offers),  # type: ignore[arg-type]
+        choices=pending.offers,
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -50,9 +49,6 @@ class ConversationState(BaseModel):
     pending: Pending | None = None
     low_confidence: int = Field(default=0, ge=0)
 
-    def waiting(self, *kinds: PendingKind) -> bool:
-        return self.pending is not None and self.pending.kind in kinds
-
 
 class StateStore:
     """Conversation state in Redis; it expires `keep_s` after the last reply."""
@@ -71,7 +67,3 @@ class StateStore:
             await self._redis.delete(key)
             return
         await self._redis.set(key, state.model_dump_json(), ex=max(keep_s, 60))
-
-    async def dump(self, conversation: str) -> dict[str, object]:
-        raw = await self._redis.get(self._keys.conversation(conversation))
-        return {} if raw is None else dict(json.loads(raw))
