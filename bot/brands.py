@@ -11,7 +11,7 @@ from typing import Literal, cast
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from redis.asyncio import Redis
 
-from bot.events import Customer
+from bot.events import Customer, iana_zone
 from bot.keys import Keys
 
 
@@ -62,6 +62,11 @@ class BrandSettings(BaseModel):
     sms_segment_price: float = Field(default=0.0079, ge=0)
     require_signature: bool = False
     webhook_url: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return iana_zone(value)
 
     @field_validator("default_locale")
     @classmethod

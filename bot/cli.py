@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import getpass
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from typing import Any
 
 from aiohttp import web
 from redis.asyncio import Redis
@@ -68,9 +70,32 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _brand_create(args: argparse.Namespace, settings: Settings) -> int:
+@contextlib.asynccontextmanager
+async def _redis(settings: Settings) -> AsyncIterator[Redis]:
+    """A Redis client for one command, closed when it is done."""
     redis = Redis.from_url(settings.redis_url, decode_responses=True)
     try:
+        yield redis
+    finally:
+        await redis.aclose()
+
+
+def _run_admin(
+    command: Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]],
+    args: argparse.Namespace,
+    settings: Settings,
+    what: str,
+) -> int:
+    """Run an admin command; a value the models reject is exit 2 with the reason."""
+    try:
+        return asyncio.run(command(args, settings))
+    except ValueError as exc:
+        print(f"invalid {what}: {exc}", file=sys.stderr)
+        return 2
+
+
+async def _brand_create(args: argparse.Namespace, settings: Settings) -> int:
+    async with _redis(settings) as redis:
         store = BrandStore(redis, Keys(settings.key_prefix))
         if await store.get(args.brand_id) is not None and not args.update:
             print(f"brand {args.brand_id!r} exists (use --update)", file=sys.stderr)
@@ -91,24 +116,17 @@ async def _brand_create(args: argparse.Namespace, settings: Settings) -> int:
             )
         )
         return 0
-    finally:
-        await redis.aclose()
 
 
 def cmd_brand_create(args: argparse.Namespace, settings: Settings) -> int:
-    try:
-        return asyncio.run(_brand_create(args, settings))
-    except ValueError as exc:
-        print(f"invalid brand: {exc}", file=sys.stderr)
-        return 2
+    return _run_admin(_brand_create, args, settings, "brand")
 
 
 async def _agent_create(args: argparse.Namespace, settings: Settings) -> int:
     from bot.agents.accounts import AccountStore, Agent
 
     password = os.environ.get("DOORSTEP_AGENT_PASSWORD") or getpass.getpass("Password: ")
-    redis = Redis.from_url(settings.redis_url, decode_responses=True)
-    try:
+    async with _redis(settings) as redis:
         keys = Keys(settings.key_prefix)
         if await BrandStore(redis, keys).get(args.brand_id) is None:
             print(f"no brand {args.brand_id!r}", file=sys.stderr)
@@ -119,17 +137,11 @@ async def _agent_create(args: argparse.Namespace, settings: Settings) -> int:
         await AccountStore(redis, keys).create(agent, password)
         print(json.dumps(agent.model_dump()))
         return 0
-    finally:
-        await redis.aclose()
 
 
 def cmd_agent_create(args: argparse.Namespace, settings: Settings) -> int:
     """Password from DOORSTEP_AGENT_PASSWORD or a prompt, never from the command line."""
-    try:
-        return asyncio.run(_agent_create(args, settings))
-    except ValueError as exc:
-        print(f"invalid agent: {exc}", file=sys.stderr)
-        return 2
+    return _run_admin(_agent_create, args, settings, "agent")
 
 
 def build_parser() -> argparse.ArgumentParser:

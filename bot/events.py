@@ -28,6 +28,15 @@ from integrations.phones import e164
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 
 
+def iana_zone(value: str) -> str:
+    """`value` if it names an IANA time zone; ValueError (a field error) otherwise."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown IANA time zone {value!r}") from None
+    return value
+
+
 class Model(BaseModel):
     """Strict base: unknown fields are errors (a typo must not be silently dropped)."""
 
@@ -73,11 +82,7 @@ class Customer(Model):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA time zone {value!r}") from None
-        return value
+        return iana_zone(value)
 
     @field_validator("locale")
     @classmethod

@@ -1,8 +1,9 @@
 """The NLU model's build and server: train when the data changed, run `rasa run` as a child.
 
-The model file is named after a hash of `nlu/config.yml` and `nlu/data/*.yml`, so a
-model is trained once per version of the data (`make run` and `make test` call
-`doorstep nlu build`, which does nothing when the file exists).
+The model file is named after a hash of `nlu/config.yml`, `nlu/data/*.yml` and our
+components (`nlu/doorstep_nlu/*.py`), so a model is trained once per version of them
+(`make run` and `make test` call `doorstep nlu build`, which does nothing when the file
+exists).
 """
 
 from __future__ import annotations
@@ -29,7 +30,12 @@ class NLUBuildError(RuntimeError):
 
 def model_hash(nlu_dir: Path = NLU_DIR) -> str:
     digest = hashlib.sha256()
-    for path in [nlu_dir / "config.yml", *sorted((nlu_dir / "data").glob("*.yml"))]:
+    paths = [
+        nlu_dir / "config.yml",
+        *sorted((nlu_dir / "data").glob("*.yml")),
+        *sorted((nlu_dir / "doorstep_nlu").glob("*.py")),
+    ]
+    for path in paths:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]

@@ -56,6 +56,7 @@ MONTHS = {
 PARTS_OF_DAY = {
     "morning": (time(8), time(12)),
     "afternoon": (time(12), time(17)),
+    "arvo": (time(12), time(17)),  # Australian: the afternoon
     "evening": (time(17), time(21)),
     "tonight": (time(17), time(21)),
     "lunchtime": (time(11), time(13)),
@@ -72,10 +73,27 @@ _AFTER = re.compile(rf"(?:after|from|since|any\s*time\s+after)\s+(?P<a>{_HOUR})"
 _BEFORE = re.compile(rf"(?:before|by|until|till|no\s+later\s+than)\s+(?P<a>{_HOUR})")
 _AROUND = re.compile(rf"(?:at|around|about|approx(?:imately)?|~|@)\s*(?P<a>{_HOUR})")
 _BARE = re.compile(rf"^(?P<a>{_HOUR})$")
+# An hour that is clearly a clock time (has minutes or am/pm) beside a day: "friday 10am".
+_CLOCK = re.compile(r"\b(?P<a>\d{1,2}:\d{2}\s*(?:[ap]\.?m\.?)?|\d{1,2}\s*[ap]\.?m\.?)(?!\w)")
 _ORDINAL = re.compile(r"(?:the\s+)?(?P<d>\d{1,2})(?:st|nd|rd|th)\b")
 _MONTH_DAY = re.compile(r"(?P<m>[a-z]{3,9})\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?\b")
 _DAY_MONTH = re.compile(r"(?P<d>\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<m>[a-z]{3,9})\b")
 _NUMERIC_DATE = re.compile(r"\b(?P<a>\d{1,2})/(?P<b>\d{1,2})\b")
+# Ways of writing an hour that the patterns above do not read, rewritten first:
+# "half 5" / "half past 5" (UK) -> 5:30, "quarter past 5" -> 5:15, "quarter to 6" -> 5:45,
+# "3ish" -> around 3.
+_HALF = re.compile(r"\bhalf\s+(?:past\s+)?(?P<h>\d{1,2})\b")
+_QUARTER_PAST = re.compile(r"\bquarter\s+past\s+(?P<h>\d{1,2})\b")
+_QUARTER_TO = re.compile(r"\bquarter\s+to\s+(?P<h>\d{1,2})\b")
+_ISH = re.compile(
+    r"(?:\b(?:at|around|about)\s+)?\b(?P<h>\d{1,2}(?::\d{2})?\s*(?:am|pm)?)\s*-?ish\b"
+)
+# "in an hour", "in 2 hours", "in half an hour", "in 30 mins": around that moment.
+_IN_DURATION = re.compile(
+    r"^in\s+(?:(?P<half>half\s+an)|(?P<n>an|a|one|two|three|\d{1,3}))\s+"
+    r"(?P<unit>hours?|hrs?|minutes?|mins?)$"
+)
+_SMALL_NUMBERS = {"an": 1, "a": 1, "one": 1, "two": 2, "three": 3}
 
 
 class NotUnderstood(ValueError):
@@ -147,7 +165,33 @@ def _time_part(text: str, hours: DeliveryHours) -> tuple[tuple[time, time] | Non
     stripped = text.strip()
     if m := _BARE.search(stripped):
         return _around(_clock(m["a"])), ""
+    if m := _CLOCK.search(text):
+        return _around(_clock(m["a"])), text[: m.start()] + text[m.end() :]
     return None, text
+
+
+def _spoken_hours(text: str) -> str:
+    """Rewrite colloquial hours ("half 5", "quarter to 6", "3ish") as the patterns read them."""
+    text = _HALF.sub(lambda m: f"{m['h']}:30", text)
+    text = _QUARTER_PAST.sub(lambda m: f"{m['h']}:15", text)
+    text = _QUARTER_TO.sub(lambda m: f"{(int(m['h']) - 2) % 12 + 1}:45", text)
+    return _ISH.sub(lambda m: f"around {m['h']}", text)
+
+
+def _in_duration(text: str, ref: datetime) -> str | None:
+    """ "in an hour" said at 14:10 -> "around 15:10" (24-hour, so no am/pm guessing)."""
+    m = _IN_DURATION.match(text)
+    if m is None:
+        return None
+    if m["half"]:
+        minutes = 30
+    else:
+        n = _SMALL_NUMBERS.get(m["n"]) or int(m["n"])
+        minutes = n * 60 if m["unit"].startswith("h") else n
+    at = ref + timedelta(minutes=minutes)
+    if at.date() != ref.date():
+        raise InvalidWindow("that time is outside today's delivery hours")
+    return f"around {at:%H:%M}"
 
 
 def _around(x: time) -> tuple[time, time]:
@@ -231,6 +275,7 @@ def resolve(
         raise NotUnderstood("empty time")
     ref = reference.astimezone(tz)
     today = ref.date()
+    text = _in_duration(text, ref) or _spoken_hours(text)
     window, rest = _time_part(text, hours)
     day = _day_part(rest, today)
     if window is None and day is None:

@@ -82,7 +82,16 @@ class CircuitBreaker:
 
 
 class RasaClient:
-    """One per process; the aiohttp session is injected (created once by the app)."""
+    """One per process; the aiohttp session is injected (created once by the app).
+
+    At most `max_in_flight` parses are sent at once; the rest wait here, up to
+    `queue_timeout_s`. Why: a Rasa process parses one message at a time on the CPU, so
+    fifty customers answering one dispatch notice at the same moment would otherwise
+    all wait inside Rasa, where the wait counts against the 1.5 s timeout meant for a
+    stuck server: they would time out, open the circuit and go to people although the
+    server was healthy (seen in benchmarks/reply.py). Waiting here costs nothing that
+    sending would not, and the timeout keeps meaning "the server is not answering".
+    """
 
     def __init__(
         self,
@@ -92,6 +101,8 @@ class RasaClient:
         timeout_s: float = 1.5,
         retries: int = 2,
         breaker: CircuitBreaker | None = None,
+        max_in_flight: int = 4,
+        queue_timeout_s: float = 10.0,
     ) -> None:
         self._session = session
         self._url = base_url.rstrip("/")
@@ -99,6 +110,8 @@ class RasaClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._retries = retries
         self.breaker = breaker or CircuitBreaker()
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._queue_timeout_s = queue_timeout_s
 
     async def close(self) -> None:
         await self._session.close()
@@ -109,6 +122,19 @@ class RasaClient:
     async def parse(self, text: str) -> ParseResult:
         if not self.breaker.allow():
             raise NLUUnavailable("NLU circuit is open after repeated failures")
+        try:
+            async with asyncio.timeout(self._queue_timeout_s):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise NLUUnavailable(
+                f"NLU busy: no parse slot within {self._queue_timeout_s:.0f} s"
+            ) from None
+        try:
+            return await self._parse(text)
+        finally:
+            self._slots.release()
+
+    async def _parse(self, text: str) -> ParseResult:
         last: Exception | None = None
         for attempt in range(self._retries + 1):
             if attempt:

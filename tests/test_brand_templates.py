@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -63,6 +64,22 @@ async def test_the_next_message_uses_the_saved_template(client: Client, services
     assert text.startswith("Ana, your Parcelly order arrives")
 
 
+async def test_saves_at_the_same_moment_get_distinct_versions(services: Services) -> None:
+    brand = await services.brands.get("demo")
+    assert brand is not None
+    saves = [
+        services.brand_templates.save(
+            brand, "delivery_scheduled", "*", "en", f"Take {n}: {{{{ name }}}}", "boss"
+        )
+        for n in range(8)
+    ]
+    numbers = await asyncio.gather(*saves)
+    assert sorted(numbers) == list(range(1, 9))
+    history = await services.brand_templates.versions("demo", "delivery_scheduled", "*", "en")
+    assert [v["version"] for v in history] == list(range(1, 9))
+    assert {v["source"] for v in history} == {f"Take {n}: {{{{ name }}}}" for n in range(8)}
+
+
 async def test_versions_and_rollback(client: Client, services: Services) -> None:
     headers = await admin(client, services)
     for n in (1, 2):
@@ -111,6 +128,12 @@ async def test_settings_are_validated_and_a_bad_value_changes_nothing(
     assert (await resp.json())["fields"][0]["field"] == "eta_threshold_min"
     current = await (await client.get("/console/api/admin/settings")).json()
     assert current["display_name"] == "Parcelly" and current["eta_threshold_min"] == 15
+    resp = await client.put(
+        "/console/api/admin/settings", json={"timezone": "Mars/Olympus_Mons"}, headers=headers
+    )
+    assert resp.status == 400
+    (problem,) = (await resp.json())["fields"]
+    assert problem["field"] == "timezone" and "Mars/Olympus_Mons" in problem["message"]
     resp = await client.put(
         "/console/api/admin/settings", json={"eta_threshold_min": 20}, headers=headers
     )

@@ -229,3 +229,5 @@ def test_choice_and_yes_no_reading() -> None:
     assert pick("5", 3) is None
     assert yes_no("oui") is True and yes_no("nope") is False
     assert yes_no("no, tomorrow after 5 would be better") is None
+    assert yes_no("👍🏽") is True and yes_no("✅ ✅") is True and yes_no("👎") is False
+    assert yes_no("❌") is False and yes_no("😂") is None and yes_no("👍👎") is None

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -51,6 +53,18 @@ async def nlu(rasa: RasaServer) -> AsyncIterator[RasaClient]:
         ("the box is crushed and the glass is broken", "report_damaged", None, None),
         ("app says delivered but nothing is here", "report_missing", None, None),
         ("can I speak to a real person", "talk_to_human", None, None),
+        # Spans as the contract marks them (nlu/doorstep_nlu/spans.py), synonyms mapped.
+        ("leave it on the back porch", "set_safe_place", "place", "back porch"),
+        ("you can leave it with the doorman", "set_safe_place", "place", "with the doorman"),
+        ("five stars, great driver", "rate_delivery", "rating", "5"),
+        ("could you deliver on friday instead", "reschedule", "time", "friday"),
+        (
+            "please send it to 14 Oak Avenue, Leeds LS6 2AB",
+            "change_address",
+            "address",
+            "14 Oak Avenue, Leeds LS6 2AB",
+        ),
+        ("I'm at work all day, nobody's home", "not_home", None, None),
     ],
 )
 async def test_the_model_reads_typical_replies(
@@ -169,6 +183,52 @@ async def test_when_nlu_is_down_the_reply_is_kept_and_a_person_takes_over(
         await client.close()
 
 
+@contextlib.asynccontextmanager
+async def fake_rasa(
+    handler: Callable[[web.Request], Awaitable[web.Response]], **options: Any
+) -> AsyncIterator[RasaClient]:
+    """A RasaClient talking to a local server whose /model/parse is `handler`."""
+    app = web.Application()
+    app.router.add_post("/model/parse", handler)
+    server = TestServer(app)
+    await server.start_server()
+    client = RasaClient(aiohttp.ClientSession(), str(server.make_url("/")), "t", **options)
+    try:
+        yield client
+    finally:
+        await client.close()
+        await server.close()
+
+
+def parsed(intent: str, confidence: float) -> web.Response:
+    return web.json_response(
+        {"intent": {"name": intent, "confidence": confidence}, "entities": [], "intent_ranking": []}
+    )
+
+
+async def test_a_burst_of_replies_waits_its_turn_instead_of_timing_out() -> None:
+    """Fifty replies at once to a server that parses one at a time (20 ms each): with a
+    0.3 s timeout they would all time out inside the server; queued in the client, each
+    is parsed and the circuit stays closed."""
+    busy = {"now": 0, "most": 0}
+    lock = asyncio.Lock()  # the server parses one message at a time, like Rasa on a core
+
+    async def parse(request: web.Request) -> web.Response:
+        busy["now"] += 1
+        busy["most"] = max(busy["most"], busy["now"])
+        try:
+            async with lock:
+                await asyncio.sleep(0.02)
+        finally:
+            busy["now"] -= 1
+        return parsed("thank", 0.9)
+
+    async with fake_rasa(parse, timeout_s=0.3, max_in_flight=2) as client:
+        results = await asyncio.gather(*(client.parse(f"thanks {n}") for n in range(50)))
+        assert [r.intent for r in results] == ["thank"] * 50
+        assert busy["most"] <= 2 and client.breaker.state == "closed"
+
+
 async def test_client_retries_transient_errors_then_opens_the_circuit() -> None:
     calls = {"n": 0}
 
@@ -176,16 +236,9 @@ async def test_client_retries_transient_errors_then_opens_the_circuit() -> None:
         calls["n"] += 1
         if calls["n"] <= 2:
             return web.Response(status=503)
-        return web.json_response(
-            {"intent": {"name": "greet", "confidence": 0.97}, "entities": [], "intent_ranking": []}
-        )
+        return parsed("greet", 0.97)
 
-    app = web.Application()
-    app.router.add_post("/model/parse", flaky)
-    server = TestServer(app)
-    await server.start_server()
-    client = RasaClient(aiohttp.ClientSession(), str(server.make_url("/")), "t", retries=2)
-    try:
+    async with fake_rasa(flaky, retries=2) as client:
         result = await client.parse("hi")
         assert result.intent == "greet" and calls["n"] == 3
         calls["n"] = -100  # from now on: always 503
@@ -197,9 +250,6 @@ async def test_client_retries_transient_errors_then_opens_the_circuit() -> None:
         with pytest.raises(NLUUnavailable, match="circuit is open"):
             await client.parse("hi")
         assert calls["n"] == before  # no request while the circuit is open
-    finally:
-        await client.close()
-        await server.close()
 
 
 def test_circuit_breaker_lets_one_trial_through_after_the_pause() -> None:

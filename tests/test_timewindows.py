@@ -68,6 +68,18 @@ def window(span: str, ref: datetime = REF, zone: str = "America/New_York") -> st
         ("this weekend", "2026-11-28 08:00-21:00"),
         ("after 7pm", "2026-11-24 19:00-21:00"),
         ("before 10pm", "2026-11-24 08:00-21:00"),
+        # How people write hours: "half 5" (UK), "quarter to", "3ish", "arvo" (AU),
+        # a clock time beside a day, "in an hour" (from the reference, 09:00).
+        ("after half 5", "2026-11-24 17:30-21:00"),
+        ("half past 4 tomorrow", "2026-11-25 15:30-17:30"),
+        ("quarter to 6", "2026-11-24 16:45-18:45"),
+        ("3ish", "2026-11-24 14:00-16:00"),
+        ("about 10ish", "2026-11-24 09:00-11:00"),
+        ("thurs arvo", "2026-11-26 12:00-17:00"),
+        ("friday 10am", "2026-11-27 09:00-11:00"),
+        ("tomorrow 4:30", "2026-11-25 15:30-17:30"),
+        ("in an hour", "2026-11-24 09:00-11:00"),
+        ("in 2 hours", "2026-11-24 10:00-12:00"),
     ],
 )
 def test_contract_rules(span: str, expected: str) -> None:
@@ -132,7 +144,7 @@ def test_a_window_in_the_past_is_invalid(span: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "span", ["whenever", "", "soonish", "the 31st of february", "at 25", "5/6"]
+    "span", ["whenever", "", "soonish", "the 31st of february", "at 25", "5/6", "next week"]
 )
 def test_unreadable_spans_are_not_guessed(span: str) -> None:
     with pytest.raises(NotUnderstood):

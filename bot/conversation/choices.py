@@ -70,6 +70,11 @@ _YES = {
     "d'accord",
 }
 _NO = {"no", "n", "nope", "nah", "non"}
+# A thumbs up or a tick is a yes on every phone; skin tones and emoji variation
+# selectors are dropped before reading.
+_YES_EMOJI = set("👍✅👌☑✔🆗")
+_NO_EMOJI = set("👎❌❎✖🚫")
+_EMOJI_MODIFIERS = re.compile("[\U0001f3fb-\U0001f3ff\ufe0f\\s]")
 
 
 def yes_no(text: str) -> bool | None:
@@ -78,6 +83,11 @@ def yes_no(text: str) -> bool | None:
     The NLU is trained on English; a one-word answer to a YES/NO question must not
     depend on it.
     """
+    symbols = set(_EMOJI_MODIFIERS.sub("", text))
+    if symbols and symbols <= _YES_EMOJI:
+        return True
+    if symbols and symbols <= _NO_EMOJI:
+        return False
     words = re.sub(r"[^\w\s']", " ", text.lower()).split()
     if not 1 <= len(words) <= 3:
         return None

@@ -1,0 +1,120 @@
+"""The contract's span rules applied after Rasa's tagger (nlu/doorstep_nlu/spans.py).
+
+The module is plain Python so it is loaded here from its file; inside Rasa the
+ContractSpans component runs the same functions on every parse.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+_PATH = Path(__file__).resolve().parent.parent / "nlu" / "doorstep_nlu" / "spans.py"
+_SPEC = importlib.util.spec_from_file_location("doorstep_nlu_spans", _PATH)
+assert _SPEC is not None and _SPEC.loader is not None
+spans = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(spans)
+
+
+def tagged(text: str, *pieces: tuple[str, str]) -> list[tuple[str, str]]:
+    """Run the rules on the tagger's pieces (label, text) and return (label, value)."""
+    entities: list[dict[str, Any]] = []
+    for label, piece in pieces:
+        start = text.index(piece)
+        entities.append(
+            {"entity": label, "start": start, "end": start + len(piece), "value": piece}
+        )
+    return [(e["entity"], e["value"]) for e in spans.normalise(text, entities)]
+
+
+@pytest.mark.parametrize(
+    ("text", "pieces", "expected"),
+    [
+        # A plain leading "in/on/at the" is not part of a place...
+        ("leave it on the balcony", [("place", "on the balcony")], [("place", "balcony")]),
+        ("just leave it at the door", [("place", "the door")], [("place", "door")]),
+        # ...but words that change the meaning are, and so is a "the" that starts a name.
+        ("put it behind the bins", [("place", "behind the bins")], [("place", "behind the bins")]),
+        (
+            "leave it in front of the garage",
+            [("place", "in front of the garage")],
+            [("place", "in front of the garage")],
+        ),
+        # A determiner is not part of a place either, unless "with" comes before it.
+        (
+            "give it to the lady at number 3",
+            [("place", "the lady at number 3")],
+            [("place", "lady at number 3")],
+        ),
+        ("my neighbour can take it", [("place", "my neighbour")], [("place", "neighbour")]),
+        # Words that change a place's meaning belong to it, even if the tagger left them.
+        ("leave it by the back door", [("place", "back door")], [("place", "by the back door")]),
+        ("leave it with the doorman", [("place", "doorman")], [("place", "with the doorman")]),
+        # "on [friday]", "in the [evening]": a time without words that do not change it...
+        ("can you come on friday", [("time", "on friday")], [("time", "friday")]),
+        ("deliver in the evening", [("time", "in the evening")], [("time", "evening")]),
+        # ...but with the word that makes it a window, once.
+        ("could you come after 5", [("time", "5")], [("time", "after 5")]),
+        ("could you swing by at 6", [("time", "at 6")], [("time", "at 6")]),
+        ("how about friday", [("time", "friday")], [("time", "friday")]),
+        # A span broken in two is one span again.
+        (
+            "you can leave it with my neighbour at 31",
+            [("place", "with my"), ("place", "31")],
+            [("place", "with my neighbour at 31")],
+        ),
+        (
+            "send it to 8 Kingsway, Hove BN3 2RG instead?",
+            [("address", "8 Kingsway"), ("address", "BN3 2RG")],
+            [("address", "8 Kingsway, Hove BN3 2RG")],
+        ),
+        (
+            "can you do between 1 and 3 tomorrow",
+            [("time", "between 1 and 3"), ("time", "tomorrow")],
+            [("time", "between 1 and 3 tomorrow")],
+        ),
+        # Two times joined by a word are two times.
+        (
+            "is it today or tomorrow?",
+            [("time", "today"), ("time", "tomorrow")],
+            [("time", "today"), ("time", "tomorrow")],
+        ),
+        # The scale after a score is not a rating; edge punctuation is not part of a span.
+        ("i give it a 4 out of 5", [("rating", "4"), ("rating", "5")], [("rating", "4")]),
+        ("4/5 thanks", [("rating", "4"), ("rating", "5")], [("rating", "4")]),
+        ("code is 4471.", [("access_code", "4471.")], [("access_code", "4471")]),
+        ("door code *4412", [("access_code", "4412")], [("access_code", "*4412")]),
+        (
+            "garage code 6701",
+            [("access_code", "garage"), ("access_code", "6701")],
+            [("access_code", "6701")],
+        ),
+        # "[the 28th]": an ordinal day keeps its "the".
+        ("reschedule to the 28th please", [("time", "28th")], [("time", "the 28th")]),
+        # A score the words around it make plain, found if the tagger missed it.
+        ("two stars, box was wet", [], [("rating", "two")]),
+        ("8/10", [("rating", "8/")], [("rating", "8")]),
+        ("ten out of ten", [], [("rating", "ten")]),
+        ("1 of 3 boxes came, 4 flights of stairs", [], []),
+        # A code named by the word before it is found even when the tagger missed it...
+        ("Hi, the gate code is 2231, go straight through", [], [("access_code", "2231")]),
+        ("intercom 105 please", [], [("access_code", "105")]),
+        # ...but a bare number is not a code.
+        ("my mobile is 0412 345 678", [], []),
+        ("where's order #50331", [], []),
+        ("our postcode is 2000", [], []),
+    ],
+)
+def test_spans_follow_the_contract(
+    text: str, pieces: list[tuple[str, str]], expected: list[tuple[str, str]]
+) -> None:
+    assert tagged(text, *pieces) == expected
+
+
+def test_a_synonym_value_is_kept_when_the_span_is_trimmed() -> None:
+    text = "five stars!"
+    entity = {"entity": "rating", "start": 0, "end": 5, "value": "5"}
+    assert spans.trim(text, entity) == entity
