@@ -14,7 +14,7 @@ import aiohttp
 
 from bot.config import Settings
 from bot.conversation.engine import time_window, window_json
-from bot.nlumodel import NLUBuildError, ensure_model
+from bot.nlumodel import NLUBuildError, ensure_model, model_path
 from integrations.rasa import NLUUnavailable, RasaClient
 
 
@@ -49,6 +49,13 @@ def cmd_parse(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     """Train the model if nlu/config.yml or nlu/data changed; print its path."""
+    if not model_path().exists():
+        print(
+            "training the NLU model (about 9 minutes on 2 cores, most of it fine-tuning the"
+            " sentence encoder; only when nlu/ changed)...",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         print(ensure_model())
     except NLUBuildError as exc:

@@ -53,7 +53,7 @@ def rasa_binary() -> Path:
 
 
 def ensure_model(nlu_dir: Path = NLU_DIR) -> Path:
-    """The trained model for the current data, training it first if needed (~1-2 min)."""
+    """The trained model for the current data, training it first if needed (~9 min)."""
     path = model_path(nlu_dir)
     if path.exists():
         return path

@@ -9,11 +9,13 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import numpy as np
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -22,7 +24,7 @@ from redis.asyncio import Redis
 from bot.app import create_app
 from bot.appkeys import SERVICES
 from bot.config import Settings
-from bot.nlumodel import RasaServer
+from bot.nlumodel import RasaServer, model_path
 from integrations.rasa import CircuitBreaker, NLUUnavailable, RasaClient
 from tests import factories as f
 from tests.conftest import start_client
@@ -78,6 +80,20 @@ async def test_the_model_reads_typical_replies(
     if entity is not None:
         found = result.first(entity)
         assert found is not None and found.value == value, result.entities
+
+
+def test_the_trained_model_carries_the_fine_tuned_encoder(rasa: RasaServer) -> None:
+    """The encoder the server runs is the one fine-tuned on our intents, stored with the
+    model as plain arrays (a silently skipped fine-tune would leave no weights here)."""
+    with tarfile.open(model_path()) as archive:
+        (member,) = [m for m in archive.getmembers() if m.name.endswith("encoder_weights.npz")]
+        stored = archive.extractfile(member)
+        assert stored is not None
+        with np.load(stored, allow_pickle=False) as weights:
+            # all-MiniLM-L6-v2: embeddings, 6 layers of attention and feed-forward, pooler.
+            assert len(weights.files) > 100
+            sizes = sum(weights[name].size for name in weights.files)
+    assert 20_000_000 < sizes < 25_000_000  # 22.7 M parameters
 
 
 async def test_parse_command_prints_intent_entities_and_window(rasa: RasaServer) -> None:
