@@ -199,7 +199,12 @@ class RouteService:
                 )
         deliveries = [s for s in reordered if s.kind == "delivery"]
         if told is not None:
-            await self._store_eta(brand, told, deliveries)
+            # The customer who asked for a new window is promised it in the same write
+            # as their new ETA: one record write, nothing to interleave with.
+            promised = None
+            if change.type == "window":
+                promised = next((s.window for s in deliveries if s.delivery_id == told), None)
+            await self._store_eta(brand, told, deliveries, promised)
         announced = [s for s in deliveries if s.delivery_id != told]
         if announced:
             event = {
@@ -219,18 +224,25 @@ class RouteService:
         return route
 
     async def _store_eta(
-        self, brand: BrandSettings, delivery_id: str, stops: list[RouteStop]
+        self,
+        brand: BrandSettings,
+        delivery_id: str,
+        stops: list[RouteStop],
+        promised: Window | None,
     ) -> None:
         stop = next((s for s in stops if s.delivery_id == delivery_id), None)
         delivery = await self.store.get_delivery(brand.brand_id, delivery_id)
         if stop is None or delivery is None:
             return
         window = eta_window(stop.planned_eta, brand.eta_window_min)
-        await self.store.put_delivery(
-            delivery.model_copy(
-                update={"eta": stop.planned_eta, "eta_window": window, "notified_window": window}
-            )
-        )
+        update: dict[str, Any] = {
+            "eta": stop.planned_eta,
+            "eta_window": window,
+            "notified_window": window,
+        }
+        if promised is not None:
+            update["promised_window"] = promised
+        await self.store.put_delivery(delivery.model_copy(update=update))
 
     async def deliveries_of(
         self, brand: BrandSettings, route: RouteRecord

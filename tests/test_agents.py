@@ -66,6 +66,26 @@ async def test_login_rejects_a_wrong_password_and_needs_a_session(
     assert (await client.get("/console/api/queue")).status == 401
 
 
+async def test_a_login_posted_from_another_site_is_refused(
+    client: Client, services: Services
+) -> None:
+    await add_agent(services, "demo", "sam")
+    form = {"brand": "demo", "username": "sam", "password": PASSWORD}
+    resp = await client.post(
+        "/console/login",
+        data=form,
+        headers={"Origin": "https://evil.example"},
+        allow_redirects=False,
+    )
+    assert resp.status == 403 and "doorstep_session" not in resp.cookies
+    assert (await resp.json())["error"] == "origin"
+    own = f"http://{client.server.host}:{client.server.port}"
+    resp = await client.post(
+        "/console/login", data=form, headers={"Origin": own}, allow_redirects=False
+    )
+    assert resp.status == 302 and "doorstep_session" in resp.cookies
+
+
 async def test_the_queue_shows_the_reason_and_the_customer_is_told_when(
     client: Client, services: Services
 ) -> None:

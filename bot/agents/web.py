@@ -83,9 +83,23 @@ async def console_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "console.html")
 
 
+def same_origin(request: web.Request) -> bool:
+    """A browser names the page a form was posted from (Origin); a login posted from
+    another site would sign the victim into the attacker's account (login CSRF), which
+    no session token can stop because there is no session yet. No Origin at all is a
+    non-browser client, which a cross-site attacker cannot make a victim's browser be."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    public = request.app[SERVICES].settings.public_base_url
+    return origin in (public, f"{request.scheme}://{request.host}")
+
+
 @routes.post("/console/login")
 async def login(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
+    if not same_origin(request):
+        raise ApiError(403, "origin", "login must be posted from this console's own page")
     form = await request.post()
     brand, username, password = (str(form.get(k, "")) for k in ("brand", "username", "password"))
     agent = await services.accounts.check_password(brand, username, password)

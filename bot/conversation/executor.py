@@ -182,9 +182,8 @@ class Executor:
             log.warning("conversation.route_unusable", error=repr(exc))
             return Decision((Escalate("route_unusable"),), ConversationState())
         if preview.fits(d.stop_id):
+            # The commit stores the new ETA and the promised window in one write.
             await self.routes.commit(facts.brand, preview, told=d.delivery_id)
-            fresh = await self.store.get_delivery(d.brand_id, d.delivery_id) or d
-            await self.store.put_delivery(fresh.model_copy(update={"promised_window": window}))
             await self._webhook_window(facts, window)
             return followups.window_tried(window, True, [])
         offers = await self.offers(facts, "reschedule", facts.day_of(window), None)

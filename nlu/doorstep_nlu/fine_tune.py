@@ -39,13 +39,15 @@ def fine_tune(
     batch_size: int,
     max_pieces: int,
     seed: int,
-) -> None:
-    """Train `model` (a TFBertModel) in place to tell the intents of `texts` apart."""
+) -> float | None:
+    """Train `model` (a TFBertModel) in place to tell the intents of `texts` apart.
+
+    Returns the last epoch's mean loss (None when there was nothing to learn)."""
     import tensorflow as tf
 
     classes = sorted(set(labels))
     if epochs <= 0 or len(classes) < 2:
-        return
+        return None
     tf.keras.utils.set_random_seed(seed)
     target = np.array([classes.index(label) for label in labels], dtype=np.int32)
     head = tf.keras.layers.Dense(len(classes))
@@ -70,6 +72,7 @@ def fine_tune(
         return loss
 
     rng = np.random.default_rng(seed)
+    mean_loss = float("nan")
     for epoch in range(1, epochs + 1):
         started, losses = time.perf_counter(), []
         order = rng.permutation(len(texts))
@@ -88,10 +91,12 @@ def fine_tune(
                 target[batch],
             )
             losses.append(float(loss))
+        mean_loss = float(np.mean(losses))
         logger.info(
             "fine-tuning the sentence encoder: epoch %d/%d, loss %.3f, %.0f s",
             epoch,
             epochs,
-            float(np.mean(losses)),
+            mean_loss,
             time.perf_counter() - started,
         )
+    return mean_loss

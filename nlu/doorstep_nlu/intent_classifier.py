@@ -21,7 +21,7 @@ from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers.classifier import IntentClassifier
 from rasa.nlu.featurizers.featurizer import Featurizer
-from rasa.shared.nlu.constants import INTENT, TEXT
+from rasa.shared.nlu.constants import FEATURE_TYPE_SENTENCE, INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from scipy import sparse
@@ -71,23 +71,47 @@ class SentenceIntentClassifier(IntentClassifier, GraphComponent):
         return cls(config, model_storage, resource)
 
     def _features(self, messages: list[Message]) -> sparse.csr_matrix:
-        rows = []
+        """One row per message: its sentence-level sparse features (all featurizers',
+        in pipeline order, log-scaled and L2-normalised together) then its dense ones.
+
+        The row is assembled from the arrays directly: Rasa's own combination
+        (`Message.get_sparse_features`) goes through scipy's `hstack`, which cost
+        more than the classifier itself (3 ms a parse)."""
+        data, indices, indptr = [], [], [0]
+        width = 0
         for message in messages:
-            parts = []
-            _, sparse_sentence = message.get_sparse_features(TEXT)
-            if sparse_sentence is not None:
-                counts = sparse.csr_matrix(sparse_sentence.features, dtype=np.float64)
-                counts.data = np.log1p(np.abs(counts.data))
-                norm = np.sqrt(counts.multiply(counts).sum())
-                parts.append(counts / norm if norm else counts)
-            _, dense_sentence = message.get_dense_features(TEXT)
-            if dense_sentence is not None:
-                vector = np.asarray(dense_sentence.features, dtype=np.float64)
-                norm = np.linalg.norm(vector)
-                scale = self.config["dense_weight"] / norm if norm else 0.0
-                parts.append(sparse.csr_matrix(vector * scale))
-            rows.append(sparse.hstack(parts))
-        return sparse.vstack(rows).tocsr()
+            row_data, row_cols, dense = [], [], []
+            offset = 0
+            for feature in message.features:
+                if feature.attribute != TEXT or feature.type != FEATURE_TYPE_SENTENCE:
+                    continue
+                if feature.is_sparse():
+                    counts = feature.features.tocoo()
+                    row_data.append(np.log1p(np.abs(counts.data.astype(np.float64))))
+                    row_cols.append(counts.col + offset)
+                    offset += counts.shape[1]
+                else:
+                    dense.append(np.asarray(feature.features, dtype=np.float64).ravel())
+            values = np.concatenate(row_data) if row_data else np.zeros(0)
+            cols = np.concatenate(row_cols) if row_cols else np.zeros(0, dtype=np.int64)
+            norm = float(np.sqrt(values @ values))
+            if norm:
+                values = values / norm
+            if dense:
+                vector = np.concatenate(dense)
+                length = float(np.linalg.norm(vector))
+                scale = self.config["dense_weight"] / length if length else 0.0
+                values = np.concatenate([values, vector * scale])
+                cols = np.concatenate([cols, offset + np.arange(len(vector))])
+                offset += len(vector)
+            data.append(values)
+            indices.append(cols)
+            indptr.append(indptr[-1] + len(values))
+            width = max(width, offset)
+        return sparse.csr_matrix(
+            (np.concatenate(data), np.concatenate(indices), np.asarray(indptr)),
+            shape=(len(messages), width),
+        )
 
     def train(self, training_data: TrainingData) -> Resource:
         from sklearn.linear_model import LogisticRegression
