@@ -51,7 +51,7 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     """Train the model if nlu/config.yml or nlu/data changed; print its path."""
     if not model_path().exists():
         print(
-            "training the NLU model (about 14 minutes on 2 cores, most of it fine-tuning the"
+            "training the NLU model (about 12 minutes on 2 cores, most of it fine-tuning the"
             " sentence encoder; only when nlu/ changed)...",
             file=sys.stderr,
             flush=True,

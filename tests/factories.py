@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import copy
 import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 _ids = itertools.count(1)
 
@@ -25,10 +26,15 @@ def delivery_created(
     window: tuple[datetime, datetime] | None = None,
     items: int = 1,
 ) -> dict[str, Any]:
-    start, end = window or (
-        datetime(2026, 11, 25, 17, 0, tzinfo=UTC),
-        datetime(2026, 11, 25, 21, 0, tzinfo=UTC),
-    )
+    if window is None:
+        # Tomorrow 12:00-16:00 where the customer lives: always ahead, whatever the date.
+        zone = ZoneInfo(timezone)
+        day = datetime.now(zone).date() + timedelta(days=1)
+        window = (
+            datetime.combine(day, time(12), zone),
+            datetime.combine(day, time(16), zone),
+        )
+    start, end = window
     return {
         "id": event_id(),
         "type": "delivery.created",

@@ -36,7 +36,9 @@ async def test_dispatch_reaches_each_phone_within_a_second_in_its_language(
     client: Client,
 ) -> None:
     await _three_customers(client)
-    eta = datetime(2026, 11, 24, 19, 10, tzinfo=UTC)  # 14:10 New York
+    # A winter day ahead (a past window is never announced; winter keeps every zone's
+    # offset fixed): 14:10 New York, 20:10 Madrid, 21:10 Paris.
+    eta = datetime(datetime.now(UTC).year + 1, 1, 15, 19, 10, tzinfo=UTC)
     started = time.monotonic()
     await post_event(client, f.route_dispatched(list(PHONES), first_eta=eta, gap_min=60))
     en = await eventually(lambda: texts(client, PHONES["d-en"]), lambda x: len(x) == 2, 1.0)
