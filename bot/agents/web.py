@@ -21,8 +21,8 @@ from bot.agents.accounts import Agent, Session, csrf_ok
 from bot.agents.desk import NotHeld
 from bot.appkeys import SERVICES
 from bot.conversation.actions import Decision, Facts, UpdateDelivery
-from bot.conversation.decide import new_time
 from bot.conversation.state import ConversationState
+from bot.conversation.timing import new_time
 from bot.events import Window
 from bot.httperrors import ApiError
 from bot.inbound import Reply
