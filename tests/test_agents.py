@@ -99,6 +99,46 @@ async def test_the_queue_shows_the_reason_and_the_customer_is_told_when(
     assert row["state"] == "waiting" and row["waiting_s"] >= 0
 
 
+async def test_the_queue_is_searched_and_paged(client: Client, services: Services) -> None:
+    await add_agent(services, "demo", "sam")
+    names = ["Ana Lopez", "Ben Carter", "Chloe Dubois", "Dev Patel", "Emma Stone"]
+    for n, name in enumerate(names, 1):
+        phone = f"+1212555014{n}"
+        event = f.delivery_created(f"d{n}", phone=phone)
+        event["data"]["customer"]["name"] = name
+        await post_event(client, event)
+        await eventually(lambda p=phone: phone_texts(client, p), lambda x: len(x) == 1)
+        assert await reply(client, "can I talk to someone", phone) == 202
+        await eventually(lambda p=phone: phone_texts(client, p), lambda x: len(x) == 2)
+    headers = await agent_session(client, "demo", "sam")
+    resp = await client.post("/console/api/conversations/d2/claim", headers=headers)
+    assert resp.status == 200
+
+    async def page(**params: str | int) -> tuple[list[str], int]:
+        resp = await client.get("/console/api/queue", params=params)
+        assert resp.status == 200
+        body = await resp.json()
+        return [row["customer"] for row in body["queue"]], body["total"]
+
+    # Waiting oldest first, then held; pages of two.
+    assert await page(limit=2) == (["Ana Lopez", "Chloe Dubois"], 5)
+    assert await page(limit=2, offset=2) == (["Dev Patel", "Emma Stone"], 5)
+    assert await page(limit=2, offset=4) == (["Ben Carter"], 5)
+    assert await page(state="held") == (["Ben Carter"], 1)
+    assert await page(state="waiting", limit=1, offset=3) == (["Emma Stone"], 4)
+    # Search by name, order, or the agent holding it, in any case.
+    assert await page(search="PATEL") == (["Dev Patel"], 1)
+    assert await page(search="ord-d3") == (["Chloe Dubois"], 1)
+    assert await page(search="sam") == (["Ben Carter"], 1)
+    assert await page(search="PATEL", state="held") == ([], 0)
+    assert await page(search="nobody by that name") == ([], 0)
+
+    resp = await client.get("/console/api/queue", params={"limit": 0, "state": "lost"})
+    assert resp.status == 400
+    fields = {f["field"] for f in (await resp.json())["fields"]}
+    assert fields == {"limit", "state"}
+
+
 async def test_a_change_without_the_csrf_token_is_refused(
     client: Client, services: Services
 ) -> None:

@@ -175,6 +175,13 @@ async def test_an_agent_takes_over_replies_and_hands_back(talking_page: Any, red
     await console.click("#login button[type=submit]")
     row = console.locator("#queue tbody tr", has_text="Ben Carter")
     await expect(row).to_contain_text("talk_to_human")
+    await console.fill("#queue-search", "nobody by that name")
+    await expect(console.locator("#queue tbody tr")).to_have_count(0)
+    await expect(console.locator("#queue-count")).to_have_text("Nothing matches.")
+    await console.fill("#queue-search", "carter")
+    await expect(console.locator("#queue tbody tr")).to_have_count(1)
+    await expect(console.locator("#queue-count")).to_have_text("1–1 of 1")
+    await expect(console.locator("#queue-next")).to_be_disabled()
     delivery_id = await row.get_attribute("data-delivery")
     await row.click()
     await expect(console.locator("#conv-state")).to_contain_text("Waiting for a person")
@@ -207,6 +214,7 @@ async def test_an_agent_takes_over_replies_and_hands_back(talking_page: Any, red
     await other.reload()
     await expect(other.locator("#conv-error")).to_have_text("No such conversation for your brand.")
     await expect(other.locator("#queue tbody tr")).to_have_count(0)
+    await expect(other.locator("#queue-count")).to_have_text("Nobody is waiting.")
 
 
 async def test_a_brand_edits_a_template_and_the_next_message_uses_it(page: Any) -> None:

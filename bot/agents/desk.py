@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, Literal, cast
 
+from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
 
 from bot.agents.accounts import Agent
@@ -25,6 +26,31 @@ from bot.logs import log
 from bot.metrics import Metrics
 from bot.outbox import NewMessage, Outbox
 from bot.store import Store
+
+
+class QueueQuery(BaseModel):
+    """What an agent asks of the queue (GET /console/api/queue's parameters)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    search: str = Field("", max_length=100)
+    state: Literal["waiting", "held"] | None = None
+    limit: int = Field(50, ge=1, le=200)
+    offset: int = Field(0, ge=0)
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    rows: list[dict[str, Any]]
+    total: int  # rows matching the query, on every page
+
+
+_SEARCHED = ("customer", "order_id", "delivery_id", "reason", "agent")
+
+
+def _matches(row: dict[str, Any], needle: str) -> bool:
+    return any(needle in str(row.get(field) or "").casefold() for field in _SEARCHED)
+
 
 _CLAIM = """
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -63,20 +89,31 @@ class Desk:
     async def publish(self, brand_id: str, kind: str, delivery_id: str) -> None:
         await announce(self.redis, self.keys, brand_id, kind, delivery_id)
 
-    async def queue(self, brand_id: str) -> list[dict[str, Any]]:
-        """Waiting and held conversations, oldest first, with how long they have waited."""
+    async def queue(self, brand_id: str, query: QueueQuery | None = None) -> QueuePage:
+        """One page of the queue: waiting conversations oldest first, then held ones,
+        narrowed to those whose customer, order, delivery, reason or agent contains
+        the search text.
+
+        Without a search only the page's rows are read; a search reads every row once
+        (one MGET and one pipeline, not a round trip per row)."""
+        query = query or QueueQuery()
         now = self.clock.timestamp()
-        waiting = cast(
-            list[tuple[str, float]],
-            await self.redis.zrange(self.keys.agent_queue(brand_id), 0, -1, withscores=True),
-        )
-        rows = []
-        for conversation, since in waiting:
-            rows.append(await self._row(brand_id, str(conversation), now, float(since)))
-        held = await self._held(brand_id)
-        for conversation in held:
-            rows.append(await self._row(brand_id, conversation, now, None))
-        return rows
+        entries: list[tuple[str, float | None]] = []
+        if query.state in (None, "waiting"):
+            waiting = cast(
+                list[tuple[str, float]],
+                await self.redis.zrange(self.keys.agent_queue(brand_id), 0, -1, withscores=True),
+            )
+            entries += [(str(c), float(since)) for c, since in waiting]
+        if query.state in (None, "held"):
+            entries += [(c, None) for c in await self._held(brand_id)]
+        end = query.offset + query.limit
+        needle = query.search.strip().casefold()
+        if not needle:
+            page = await self._rows(brand_id, entries[query.offset : end], now)
+            return QueuePage(page, len(entries))
+        found = [row for row in await self._rows(brand_id, entries, now) if _matches(row, needle)]
+        return QueuePage(found[query.offset : end], len(found))
 
     async def _held(self, brand_id: str) -> list[str]:
         return sorted(str(c) for c in await self.redis.smembers(self._held_key(brand_id)))
@@ -84,22 +121,32 @@ class Desk:
     def _held_key(self, brand_id: str) -> str:
         return f"{self.keys.agent_queue(brand_id)}:held"
 
-    async def _row(
-        self, brand_id: str, conversation: str, now: float, since: float | None
-    ) -> dict[str, Any]:
-        handoff = await self.redis.hgetall(self.keys.handoff(conversation))
-        delivery_id = conversation.partition("/")[2]
-        delivery = await self.store.get_delivery(brand_id, delivery_id)
-        started = float(handoff.get("since", since or now))
-        return {
-            "delivery_id": delivery_id,
-            "customer": delivery.customer.name if delivery else "",
-            "order_id": delivery.order_id if delivery else "",
-            "reason": handoff.get("reason", ""),
-            "state": handoff.get("state", "waiting"),
-            "agent": handoff.get("agent"),
-            "waiting_s": round(now - started),
-        }
+    async def _rows(
+        self, brand_id: str, entries: list[tuple[str, float | None]], now: float
+    ) -> list[dict[str, Any]]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for conversation, _ in entries:
+                pipe.hgetall(self.keys.handoff(conversation))
+            handoffs = cast(list[dict[str, str]], await pipe.execute())
+        ids = [conversation.partition("/")[2] for conversation, _ in entries]
+        deliveries = await self.store.get_deliveries(brand_id, ids)
+        rows = []
+        for (_, since), delivery_id, handoff, delivery in zip(
+            entries, ids, handoffs, deliveries, strict=True
+        ):
+            started = float(handoff.get("since", since or now))
+            rows.append(
+                {
+                    "delivery_id": delivery_id,
+                    "customer": delivery.customer.name if delivery else "",
+                    "order_id": delivery.order_id if delivery else "",
+                    "reason": handoff.get("reason", ""),
+                    "state": handoff.get("state", "waiting"),
+                    "agent": handoff.get("agent"),
+                    "waiting_s": round(now - started),
+                }
+            )
+        return rows
 
     async def conversation(
         self, brand_id: str, delivery_id: str, reveal: bool = False

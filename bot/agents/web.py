@@ -18,7 +18,7 @@ from aiohttp import WSMsgType, web
 from pydantic import ValidationError
 
 from bot.agents.accounts import Agent, Session, csrf_ok
-from bot.agents.desk import NotHeld
+from bot.agents.desk import NotHeld, QueueQuery
 from bot.appkeys import SERVICES
 from bot.conversation.actions import Decision, Facts, UpdateDelivery
 from bot.conversation.state import ConversationState
@@ -139,8 +139,20 @@ async def me(request: web.Request) -> web.Response:
 
 @routes.get("/console/api/queue")
 async def queue(request: web.Request) -> web.Response:
+    """?search=&state=waiting|held&limit=50&offset=0: one page, and how many match."""
     agent, _ = await agent_of(request)
-    return web.json_response({"queue": await request.app[SERVICES].desk.queue(agent.brand_id)})
+    try:
+        query = QueueQuery.model_validate(dict(request.query))
+    except ValidationError as exc:
+        raise ApiError(400, "invalid", "the queue query is not valid", _fields(exc)) from None
+    page = await request.app[SERVICES].desk.queue(agent.brand_id, query)
+    return web.json_response(
+        {"queue": page.rows, "total": page.total, "offset": query.offset, "limit": query.limit}
+    )
+
+
+def _fields(exc: ValidationError) -> list[dict[str, str]]:
+    return [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors()]
 
 
 @routes.get("/console/api/conversations/{delivery_id}")
@@ -300,10 +312,7 @@ async def create_agent(request: web.Request) -> web.Response:
         new = Agent.model_validate({**body, "brand_id": agent.brand_id})
         await request.app[SERVICES].accounts.create(new, str(body.get("password", "")))
     except ValidationError as exc:
-        fields = [
-            {"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors()
-        ]
-        raise ApiError(400, "invalid", "the agent is not valid", fields) from None
+        raise ApiError(400, "invalid", "the agent is not valid", _fields(exc)) from None
     except ValueError as exc:
         raise ApiError(
             400, "invalid", str(exc), [{"field": "password", "message": str(exc)}]

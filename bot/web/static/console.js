@@ -20,8 +20,18 @@ function el(tag, attrs = {}, text = "") {
 
 function minutes(s) { return s < 60 ? `${s} s` : `${Math.round(s / 60)} min`; }
 
+// What the agent is looking at: the search text, waiting/held, and the page.
+const view = { search: "", state: "", offset: 0, limit: 25 };
+
 async function loadQueue() {
-  const { queue } = await api("GET", "/console/api/queue");
+  const q = new URLSearchParams({ offset: view.offset, limit: view.limit });
+  if (view.search) q.set("search", view.search);
+  if (view.state) q.set("state", view.state);
+  const { queue, total } = await api("GET", `/console/api/queue?${q}`);
+  if (!queue.length && total && view.offset) {  // the page emptied under us: go back one
+    view.offset = Math.max(0, view.offset - view.limit);
+    return loadQueue();
+  }
   const body = document.querySelector("#queue tbody");
   body.replaceChildren(...queue.map((row) => {
     const tr = el("tr", { "data-delivery": row.delivery_id, class: row.state });
@@ -30,6 +40,23 @@ async function loadQueue() {
     tr.onclick = () => { location.hash = `d=${encodeURIComponent(row.delivery_id)}`; };
     return tr;
   }));
+  const first = total ? view.offset + 1 : 0;
+  document.getElementById("queue-count").textContent = total
+    ? `${first}–${view.offset + queue.length} of ${total}`
+    : (view.search || view.state ? "Nothing matches." : "Nobody is waiting.");
+  document.getElementById("queue-prev").disabled = view.offset === 0;
+  document.getElementById("queue-next").disabled = view.offset + queue.length >= total;
+}
+
+function setUpQueueControls() {
+  let typing = null;
+  document.getElementById("queue-search").oninput = (ev) => {
+    clearTimeout(typing);
+    typing = setTimeout(() => { view.search = ev.target.value.trim(); view.offset = 0; loadQueue(); }, 250);
+  };
+  document.getElementById("queue-state").onchange = (ev) => { view.state = ev.target.value; view.offset = 0; loadQueue(); };
+  document.getElementById("queue-prev").onclick = () => { view.offset = Math.max(0, view.offset - view.limit); loadQueue(); };
+  document.getElementById("queue-next").onclick = () => { view.offset += view.limit; loadQueue(); };
 }
 
 function entry(e) {
@@ -263,6 +290,7 @@ async function start() {
   document.getElementById("logout").hidden = false;
   document.getElementById("desk").hidden = false;
   wire();
+  setUpQueueControls();
   document.getElementById("show-desk").onclick = (ev) => { ev.preventDefault(); show("desk"); };
   if (me.role === "admin") {
     const link = document.getElementById("show-admin");
