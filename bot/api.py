@@ -57,6 +57,8 @@ def _public(record: dict[str, Any]) -> dict[str, Any]:
         "error_code",
         "segments",
         "encoding",
+        "sent_as",
+        "template_id",
         "delivery_id",
     )
     out = {k: record[k] for k in keep if record.get(k) not in (None, "")}

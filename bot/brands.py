@@ -34,6 +34,29 @@ class HoursRange(BaseModel):
         return t >= self.start or t < self.end
 
 
+class WhatsAppTemplate(BaseModel):
+    """A WhatsApp template the brand had approved by Meta, as Twilio's Content API holds
+    it: sent instead of free text when the customer has not written for 24 hours.
+
+    `variables` maps the template's numbered placeholders ({{1}}, {{2}}...) to Jinja
+    expressions over the message's own variables, rendered in the same sandbox as the
+    message ("{{ name }}", "{{ window | window }}")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    content_sid: str = Field(pattern=r"^HX[0-9a-fA-F]{32}$")
+    variables: dict[str, str] = Field(default_factory=dict, max_length=10)
+
+    @field_validator("variables")
+    @classmethod
+    def _numbered(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, source in value.items():
+            if not key.isdigit() or not 1 <= int(key) <= 10:
+                raise ValueError(f"variable {key!r} must be a number 1-10, as in {{{{1}}}}")
+            if not 0 < len(source) <= 500:
+                raise ValueError(f"variable {key} must be 1-500 characters")
+        return value
+
+
 class BrandSettings(BaseModel):
     """Everything a brand configures. Validated on every change; a bad value changes nothing."""
 
@@ -62,6 +85,8 @@ class BrandSettings(BaseModel):
     sms_segment_price: float = Field(default=0.0079, ge=0)
     require_signature: bool = False
     webhook_url: str | None = None
+    # Message type -> its approved WhatsApp template (outside the 24-hour window).
+    whatsapp_templates: dict[str, WhatsAppTemplate] = Field(default_factory=dict)
 
     @field_validator("timezone")
     @classmethod

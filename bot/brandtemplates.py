@@ -145,6 +145,25 @@ class BrandTemplates:
     def _versions(self, brand_id: str, key: str) -> str:
         return f"{self.keys.brand(brand_id)}:tplv:{key}"
 
+    def check_whatsapp(self, brand: BrandSettings) -> list[dict[str, str]]:
+        """What is wrong with the brand's WhatsApp templates: each variable's expression
+        is held to the same rules as a template of that message type (it parses, uses
+        only that message's variables, renders in every locale)."""
+        problems = []
+        for message_type, template in brand.whatsapp_templates.items():
+            where = f"whatsapp_templates.{message_type}"
+            if message_type not in MESSAGE_VARIABLES:
+                unknown = f"unknown message type {message_type!r}"
+                problems.append({"field": where, "message": unknown})
+                continue
+            for number, source in template.variables.items():
+                try:
+                    self.check(brand, message_type, source)
+                except TemplateRejected as exc:
+                    field = f"{where}.variables.{number}"
+                    problems += [{"field": field, "message": p["message"]} for p in exc.problems]
+        return problems
+
     def check(self, brand: BrandSettings, message_type: str, source: str) -> None:
         """Raise `TemplateRejected` unless `source` is fit to go live for this brand."""
         if message_type not in MESSAGE_VARIABLES:

@@ -32,6 +32,9 @@ from bot.store import DeliveryRecord, Store
 from integrations.base import InboundMessage
 
 SEEN_TTL = int(timedelta(days=7).total_seconds())
+# WhatsApp's customer-service window is 24 hours from the customer's last message; ten
+# minutes are kept back for a message already on its way when the window closes.
+CUSTOMER_WINDOW_S = int((timedelta(hours=24) - timedelta(minutes=10)).total_seconds())
 LOCK_MS = 30_000
 HANDLE_ATTEMPTS = 3
 
@@ -139,7 +142,9 @@ class InboundService:
                 "sender": message.sender,
             }
         )
+        wrote = self.keys.customer_wrote(found[0], message.channel, message.sender)
         async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(wrote, self.clock.timestamp(), ex=CUSTOMER_WINDOW_S)
             pipe.rpush(self.keys.inbox(conversation), entry)
             pipe.zadd(self.keys.pending_inboxes(), {conversation: self.clock.timestamp()}, nx=True)
             await pipe.execute()

@@ -61,6 +61,11 @@ class Keys:
         """List of JSON transcript entries (in and out) of a delivery's conversation."""
         return f"{self.prefix}:log:{{{brand_id}}}:{delivery_id}"
 
+    def customer_wrote(self, brand_id: str, channel: str, address: str) -> str:
+        """String: set for a day after this address last wrote to this brand on this
+        channel (WhatsApp's customer-service window: free text inside, templates outside)."""
+        return f"{self.prefix}:wrote:{brand_id}:{channel}:{address}"
+
     def optout(self, brand_id: str, channel: str, address: str) -> str:
         """String: set while this address has opted out of this brand on this channel."""
         return f"{self.prefix}:optout:{brand_id}:{channel}:{address}"

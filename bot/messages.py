@@ -49,6 +49,10 @@ class NewMessage:
     expires_at: float | None = None
     # When the triggering event entered the service (notify latency metric).
     origin_at: float | None = None
+    # The brand's approved WhatsApp template for this message, with its variables'
+    # values: sent instead of the text when the customer has not written for a day.
+    template_id: str | None = None
+    template_variables: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(slots=True)

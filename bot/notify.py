@@ -7,7 +7,7 @@ The notifier decides *when* (quiet hours, a delay such as the rating request) an
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,6 +16,7 @@ from redis.asyncio.client import Pipeline
 from bot.brands import BrandSettings
 from bot.clock import Clock
 from bot.links import TelegramLinks
+from bot.logs import log
 from bot.outbox import NewMessage, Outbox
 from bot.quiet import release_time
 from bot.render import Renderer
@@ -108,7 +109,36 @@ class Notifier:
             expires_at=notice.expires_at.timestamp() if notice.expires_at else None,
             origin_at=origin_at,
         )
+        if delivery.channel == "whatsapp":
+            message = self._with_template(brand, delivery, notice.type, context, message)
         return message, (due.timestamp() if due else None)
+
+    def _with_template(
+        self,
+        brand: BrandSettings,
+        delivery: DeliveryRecord,
+        message_type: str,
+        context: Mapping[str, Any],
+        message: NewMessage,
+    ) -> NewMessage:
+        """The message with the brand's WhatsApp template and its variables' values, for
+        the sender to use if the customer's 24-hour window has closed by then.
+
+        A variable that fails to render (checked on save, so only on data no sample
+        had) leaves the message as free text: it is still sent inside the window."""
+        template = brand.whatsapp_templates.get(message_type)
+        if template is None:
+            return message
+        ordered = sorted(template.variables.items(), key=lambda item: int(item[0]))
+        try:
+            values = tuple(
+                (number, self.renderer.render_source(source, delivery.locale, context))
+                for number, source in ordered
+            )
+        except Exception as exc:  # the sandbox's SecurityError, an undefined value, ...
+            log.warning("notify.whatsapp_template_failed", type=message_type, error=repr(exc))
+            return message
+        return replace(message, template_id=template.content_sid, template_variables=values)
 
     async def send(
         self,

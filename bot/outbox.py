@@ -121,6 +121,8 @@ class Outbox:
                 "supersede_key": message.supersede_key or "",
                 "expires_at": message.expires_at or "",
                 "origin_at": message.origin_at or now,
+                "template_id": message.template_id or "",
+                "template_variables": json.dumps(dict(message.template_variables)),
             }
             if message.channel == "sms":  # what it will cost: encoding and billed parts
                 text = gsm_friendly(message.text)

@@ -133,6 +133,15 @@ class Sender:
 
         await asyncio.gather(*(run(items) for items in by_recipient.values()))
 
+    async def _template(self, record: dict[str, Any]) -> str | None:
+        """The approved template to send instead of the text: only when the message has
+        one and the customer has not written on this channel within the last day
+        (decided now, not when queued: quiet hours may have held it past the window)."""
+        if not record.get("template_id"):
+            return None
+        wrote = self.keys.customer_wrote(record["brand_id"], record["channel"], record["to"])
+        return None if await self.redis.exists(wrote) else str(record["template_id"])
+
     async def load(self, message_ids: list[str]) -> list[dict[str, Any] | None]:
         """Message records by id (None for an unknown or expired one)."""
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -147,6 +156,7 @@ class Sender:
             record: dict[str, Any] = {str(k): v for k, v in raw.items()}
             record["media"] = json.loads(record.get("media") or "[]")
             record["choices"] = json.loads(record.get("choices") or "[]")
+            record["template_variables"] = json.loads(record.get("template_variables") or "{}")
             record["attempts"] = int(record.get("attempts") or 0)
             records.append(record)
         return records
@@ -204,6 +214,7 @@ class Sender:
         message_id = record["id"]
         try:
             channel = self.channels.get(record["channel"])
+            template = await self._template(record)
             started = time.perf_counter()
             result = await channel.send(
                 OutboundMessage(
@@ -214,6 +225,10 @@ class Sender:
                     media_urls=tuple(record["media"]),
                     choices=tuple(record["choices"]),
                     brand_id=record["brand_id"],
+                    template_id=template,
+                    template_variables=tuple(record["template_variables"].items())
+                    if template
+                    else (),
                 )
             )
         except KeyError as exc:
@@ -236,6 +251,7 @@ class Sender:
             "status": result.status,
             "provider_id": result.provider_id,
             "sent_at": now,
+            "sent_as": "template" if template else "text",
             "error": "",
             "updated_at": now,
         }

@@ -33,6 +33,10 @@ class OutboundMessage:
     choices: tuple[str, ...] = ()
     # Whose message it is: a provider may need per-brand credentials or signing keys.
     brand_id: str = ""
+    # A provider-approved template to send instead of the text (WhatsApp outside the
+    # 24-hour window): its id and the values of its numbered variables.
+    template_id: str | None = None
+    template_variables: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

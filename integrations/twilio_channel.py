@@ -5,6 +5,9 @@ One class serves both channels: `sms` sends to `+E164`, `whatsapp` to `whatsapp:
 and status webhooks are verified with `X-Twilio-Signature` by the library's
 `RequestValidator` against the public URL Twilio called (`PUBLIC_BASE_URL`, so that
 validation works behind a proxy); a bad signature is 403 and nothing is processed.
+WhatsApp allows free text only within 24 hours of the customer's last message;
+outside it a message goes as the brand's approved template (Twilio Content API:
+`content_sid` and `content_variables`) when the sender passes one.
 A customer's photo (MMS / WhatsApp media) is fetched with the account's credentials
 and kept (`MediaStore`), because Twilio's media URLs are private and do not last.
 """
@@ -12,6 +15,7 @@ and kept (`MediaStore`), because Twilio's media URLs are private and do not last
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -129,14 +133,18 @@ class TwilioChannel:
         cfg = self._config
         params: dict[str, Any] = {
             "to": self._address(message.to),
-            "body": message.text,
             "status_callback": f"{cfg.public_base_url}{self.webhook_path}/status",
         }
+        if message.template_id:  # a Content API template: Twilio renders it, no body
+            params["content_sid"] = message.template_id
+            params["content_variables"] = json.dumps(dict(message.template_variables))
+        else:
+            params["body"] = message.text
         if cfg.messaging_service_sid:
             params["messaging_service_sid"] = cfg.messaging_service_sid
         else:
             params["from_"] = self._address(cfg.from_number or "")
-        if message.media_urls:
+        if message.media_urls and not message.template_id:
             params["media_url"] = list(message.media_urls)
         try:
             # The library does not apply a timeout to async requests: we do.

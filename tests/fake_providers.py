@@ -73,6 +73,12 @@ class FakeTwilio(FakeProvider):
         self.requests.append(
             {"path": request.path, "auth": request.headers.get("Authorization"), **form}
         )
+        if not any(form.get(k) for k in ("Body", "MediaUrl", "ContentSid")):
+            body = {
+                "code": 21619,
+                "message": "A text message body or media urls must be specified.",
+            }
+            return web.json_response({**body, "status": 400}, status=400)
         failure = await self.failure()
         if failure is not None:
             headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after else {}
@@ -102,7 +108,7 @@ class FakeTwilio(FakeProvider):
         return web.Response(body=PNG, content_type="image/png")
 
     async def sent(self) -> list[dict[str, Any]]:
-        return [r for r in self.requests if "Body" in r]
+        return [r for r in self.requests if "Body" in r or "ContentSid" in r]
 
 
 class FakeTelegram(FakeProvider):

@@ -140,6 +140,45 @@ async def test_settings_are_validated_and_a_bad_value_changes_nothing(
     assert resp.status == 200 and (await resp.json())["eta_threshold_min"] == 20
 
 
+async def test_whatsapp_templates_are_checked_like_templates(
+    client: Client, services: Services
+) -> None:
+    headers = await admin(client, services)
+    sid = "HX" + "0123456789abcdef" * 2
+
+    async def put(templates: dict[str, object]) -> tuple[int, list[str]]:
+        resp = await client.put(
+            "/console/api/admin/settings",
+            json={"whatsapp_templates": templates},
+            headers=headers,
+        )
+        body = await resp.json()
+        return resp.status, [p["field"] for p in body.get("fields", [])]
+
+    bad_sid = {"delivery_scheduled": {"content_sid": "MG123", "variables": {}}}
+    assert (await put(bad_sid))[0] == 400
+    unknown_variable = {"delivery_scheduled": {"content_sid": sid, "variables": {"1": "{{ pin }}"}}}
+    assert await put(unknown_variable) == (
+        400,
+        ["whatsapp_templates.delivery_scheduled.variables.1"],
+    )
+    unknown_type = {"parcel_party": {"content_sid": sid, "variables": {"1": "{{ name }}"}}}
+    assert await put(unknown_type) == (400, ["whatsapp_templates.parcel_party"])
+    bad_number = {"delivery_scheduled": {"content_sid": sid, "variables": {"one": "{{ name }}"}}}
+    assert (await put(bad_number))[0] == 400
+    current = await (await client.get("/console/api/admin/settings")).json()
+    assert current["whatsapp_templates"] == {}
+    good = {
+        "delivery_scheduled": {
+            "content_sid": sid,
+            "variables": {"1": "{{ name }}", "2": "{{ window | window }}"},
+        }
+    }
+    assert await put(good) == (200, [])
+    current = await (await client.get("/console/api/admin/settings")).json()
+    assert current["whatsapp_templates"]["delivery_scheduled"]["content_sid"] == sid
+
+
 async def test_admin_api_is_per_brand_and_admin_only(client: Client, services: Services) -> None:
     await services.brands.save(BrandSettings(brand_id="other", display_name="Other Co"))
     await add_agent(services, "demo", "sam")

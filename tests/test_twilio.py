@@ -14,6 +14,7 @@ from twilio.request_validator import RequestValidator
 
 from bot.app import create_app
 from bot.appkeys import SERVICES
+from bot.brands import WhatsAppTemplate
 from bot.config import Settings
 from bot.services import Services
 from integrations.base import ChannelSendError, OutboundMessage
@@ -61,8 +62,10 @@ def signed(client: Client, path: str, params: dict[str, str]) -> dict[str, str]:
     return {"X-Twilio-Signature": RequestValidator(TOKEN).compute_signature(url, params)}
 
 
-async def inbound(client: Client, params: dict[str, str], valid: bool = True) -> int:
-    path = "/webhooks/twilio/sms"
+async def inbound(
+    client: Client, params: dict[str, str], valid: bool = True, kind: str = "sms"
+) -> int:
+    path = f"/webhooks/twilio/{kind}"
     headers = signed(client, path, params) if valid else {"X-Twilio-Signature": "forged"}
     resp = await client.post(path, data=params, headers=headers)
     return resp.status
@@ -99,6 +102,37 @@ async def test_whatsapp_uses_the_same_code_with_whatsapp_addresses(
     await post_event(app, event)
     (sent,) = await eventually(fake.sent, lambda x: len(x) == 1)
     assert sent["To"] == f"whatsapp:{PHONE}"
+
+
+async def test_whatsapp_outside_the_24_hour_window_sends_the_brands_template(
+    app: Client, fake: FakeTwilio
+) -> None:
+    services: Services = app.app[SERVICES]
+    brand = await services.brands.get("demo")
+    assert brand is not None
+    sid = "HX" + "0123456789abcdef" * 2
+    template = WhatsAppTemplate(
+        content_sid=sid, variables={"1": "{{ name }}", "2": "{{ window | window }}"}
+    )
+    templates = {"delivery_scheduled": template, "reply_received": template}
+    await services.brands.save(brand.model_copy(update={"whatsapp_templates": templates}))
+    event = f.delivery_created("d1", phone=PHONE)
+    event["data"]["customer"]["channel"] = "whatsapp"
+    await post_event(app, event)
+    # The customer has never written: WhatsApp takes only the approved template.
+    (first,) = await eventually(fake.sent, lambda x: len(x) == 1)
+    assert first["ContentSid"] == sid and "Body" not in first
+    values = json.loads(first["ContentVariables"])
+    assert values["1"] == "Ana" and "12:00" in values["2"]
+    resp = await app.get("/v1/deliveries/d1", headers={"Authorization": "Bearer demo-key"})
+    (message,) = (await resp.json())["messages"]
+    assert message["sent_as"] == "template" and message["status"] == "sent"
+
+    # They write back: for a day, messages go as free text, even those with a template.
+    whatsapp = {**sms("is it still today?", sid="SM7"), "From": f"whatsapp:{PHONE}"}
+    assert await inbound(app, whatsapp, kind="whatsapp") == 200
+    sent = await eventually(fake.sent, lambda x: len(x) == 2)
+    assert "ContentSid" not in sent[1] and sent[1]["Body"]
 
 
 async def test_429_with_retry_after_and_500_are_retried(app: Client, fake: FakeTwilio) -> None:

@@ -101,6 +101,9 @@ async def put_settings(request: web.Request) -> web.Response:
         ]
         raise ApiError(400, "invalid_settings", "the settings were not changed", fields) from None
     services = request.app[SERVICES]
+    problems = services.brand_templates.check_whatsapp(updated)
+    if problems:
+        raise ApiError(400, "invalid_settings", "the settings were not changed", problems)
     await services.brands.save(updated)
     return web.json_response(updated.model_dump(mode="json"))
 
