@@ -114,6 +114,11 @@ class Executor:
                 return followups.rebooked(action.window)
             case OfferWindows():
                 offers = await self.offers(facts, action.purpose, action.day, action.item)
+                if not offers and action.day == facts.today:
+                    # Late in the day no whole slot is left (after 16:30 with 2-hour
+                    # slots and 30 minutes' notice): the next day's, not "none left".
+                    tomorrow = action.day + timedelta(days=1)
+                    offers = await self.offers(facts, action.purpose, tomorrow, action.item)
                 return followups.offers_made(action.purpose, action.reason, offers, action.item)
             case BookReturn():
                 return await self._book_return(facts, action.item, action.window)
