@@ -69,6 +69,13 @@ async def nlu(rasa: RasaServer) -> AsyncIterator[RasaClient]:
         # A negated safe place is a note for the driver; refusing is cancelling.
         ("pls dont leave it with the people next door", "delivery_instructions", None, None),
         ("just return it to the sender, we don't want it", "cancel_delivery", None, None),
+        # Short words of other languages, none of them in the training examples: the
+        # lookups (nlu/data/lookups.yml) carry them.
+        ("vielen dank!", "thank", None, None),
+        ("kiitos", "thank", None, None),
+        ("guten tag", "greet", None, None),
+        ("tschüss", "thank", None, None),
+        ("ouais", "affirm", None, None),
     ],
 )
 async def test_the_model_reads_typical_replies(

@@ -4,7 +4,12 @@ Why not Rasa's LogisticRegressionClassifier: it feeds raw counts next to the den
 vector with a fixed C = 1, so the thousands of character n-gram counts drown the
 384 embedding dimensions, and it cannot be tuned. Here each part is scaled the way
 the cross-validation chose (n-gram counts log-scaled and L2-normalised, the embedding
-L2-normalised and weighted), and C is configurable.
+L2-normalised and weighted), and C is configurable. The pattern features (the
+RegexFeaturizer's lookups and regexes, under the alias `pattern_alias`) are kept out
+of the n-gram normalisation and weighted on their own: normalised among thousands of
+n-grams, "merci" matching the thanks lookup was worth almost nothing. Classes are
+weighted by their size, since the target is macro-F1 and the small-talk intents have
+fewer examples than the requests.
 
 The trained weights are stored as a plain `.npz` (no pickle), so loading a model
 file never executes code from it.
@@ -46,6 +51,9 @@ class SentenceIntentClassifier(IntentClassifier, GraphComponent):
         return {
             "C": 10.0,  # inverse regularisation, chosen by 5-fold CV
             "dense_weight": 1.0,  # the embedding's weight next to the n-grams
+            "pattern_alias": "patterns",  # the RegexFeaturizer's alias in config.yml
+            "pattern_weight": 0.6,  # a matched lookup or regex, next to the n-grams
+            "class_weight": "balanced",  # or None: every example counts the same
             "max_iter": 3000,
             "ranking_length": 10,
         }
@@ -71,8 +79,9 @@ class SentenceIntentClassifier(IntentClassifier, GraphComponent):
         return cls(config, model_storage, resource)
 
     def _features(self, messages: list[Message]) -> sparse.csr_matrix:
-        """One row per message: its sentence-level sparse features (all featurizers',
-        in pipeline order, log-scaled and L2-normalised together) then its dense ones.
+        """One row per message: its sentence-level n-gram features (all sparse
+        featurizers' but the patterns', in pipeline order, log-scaled and L2-normalised
+        together), its pattern features (0/1, weighted), then its dense ones.
 
         The row is assembled from the arrays directly: Rasa's own combination
         (`Message.get_sparse_features`) goes through scipy's `hstack`, which cost
@@ -80,12 +89,14 @@ class SentenceIntentClassifier(IntentClassifier, GraphComponent):
         data, indices, indptr = [], [], [0]
         width = 0
         for message in messages:
-            row_data, row_cols, dense = [], [], []
+            row_data, row_cols, dense, patterns = [], [], [], []
             offset = 0
             for feature in message.features:
                 if feature.attribute != TEXT or feature.type != FEATURE_TYPE_SENTENCE:
                     continue
-                if feature.is_sparse():
+                if feature.is_sparse() and feature.origin == self.config["pattern_alias"]:
+                    patterns.append(feature.features.tocoo())
+                elif feature.is_sparse():
                     counts = feature.features.tocoo()
                     row_data.append(np.log1p(np.abs(counts.data.astype(np.float64))))
                     row_cols.append(counts.col + offset)
@@ -97,6 +108,11 @@ class SentenceIntentClassifier(IntentClassifier, GraphComponent):
             norm = float(np.sqrt(values @ values))
             if norm:
                 values = values / norm
+            for matched in patterns:
+                weighted = np.minimum(np.abs(matched.data), 1.0) * self.config["pattern_weight"]
+                values = np.concatenate([values, weighted])
+                cols = np.concatenate([cols, matched.col + offset])
+                offset += matched.shape[1]
             if dense:
                 vector = np.concatenate(dense)
                 length = float(np.linalg.norm(vector))
@@ -120,7 +136,10 @@ class SentenceIntentClassifier(IntentClassifier, GraphComponent):
         if not examples:
             return self._resource
         clf = LogisticRegression(
-            C=self.config["C"], max_iter=self.config["max_iter"], random_state=42
+            C=self.config["C"],
+            class_weight=self.config["class_weight"],
+            max_iter=self.config["max_iter"],
+            random_state=42,
         )
         clf.fit(self._features(examples), [e.get(INTENT) for e in examples])
         self.classes = np.asarray(clf.classes_, dtype=str)
