@@ -92,6 +92,22 @@ def tagged(text: str, *pieces: tuple[str, str]) -> list[tuple[str, str]]:
             [("access_code", "garage"), ("access_code", "6701")],
             [("access_code", "6701")],
         ),
+        # A lone function word the tagger drew marks nothing; "of" is not part of a time.
+        (
+            "i'm ok with you leaving it on the porch",
+            [("place", "with"), ("place", "porch")],
+            [("place", "porch")],
+        ),
+        (
+            "any chance of friday before lunch?",
+            [("time", "of friday before lunch")],
+            [("time", "friday before lunch")],
+        ),
+        (
+            "entry code is 5150, I'm in unit 3",
+            [("access_code", "5150"), ("access_code", "3")],
+            [("access_code", "5150")],
+        ),
         # "[the 28th]": an ordinal day keeps its "the".
         ("reschedule to the 28th please", [("time", "28th")], [("time", "the 28th")]),
         # A score the words around it make plain, found if the tagger missed it.

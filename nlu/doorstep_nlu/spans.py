@@ -30,8 +30,9 @@ LEADING = {
         r"(?:(?:the|a|an|my|our|any)\s+)?",
         re.IGNORECASE,
     ),
-    # "on [friday]", "in the [evening]", "any time [tomorrow]", "all day [thursday]"
-    "time": re.compile(r"(?:on\s+|in\s+the\s+|any\s*time\s+|all\s+day\s+)?", re.IGNORECASE),
+    # "on [friday]", "in the [evening]", "any time [tomorrow]", "all day [thursday]",
+    # "any chance of [friday before lunch]"
+    "time": re.compile(r"(?:on\s+|in\s+the\s+|of\s+|any\s*time\s+|all\s+day\s+)?", re.IGNORECASE),
 }
 # Words just before a span that belong in it, by entity: for a place, the words that
 # change its meaning ("[behind the bins]", "[with Dave at 16]"); for a time, the word
@@ -60,6 +61,15 @@ GAP = {
     "time": re.compile(r"[\s,]*(?:(?:to|and|till|until|-|–)\s*)?", re.IGNORECASE),
 }
 EDGE_PUNCTUATION = " \t,.;:!?'\"()/"
+# A span of nothing but such words marks nothing: the tagger now and then draws a lone
+# "with", "from" or "my" beside the real span ("[with] you leaving it on the [porch]").
+FUNCTION_WORDS = frozenset(
+    {
+        "a", "an", "the", "my", "our", "your", "his", "her", "their", "its", "me", "you",
+        "it", "i", "we", "with", "from", "of", "to", "at", "in", "on", "into", "onto",
+        "by", "for", "and", "or", "if", "is", "be",
+    }
+)  # fmt: skip
 ORDINAL = re.compile(r"\d{1,2}(?:st|nd|rd|th)\b", re.IGNORECASE)
 BEFORE_ORDINAL = re.compile(r"\bthe\s+$", re.IGNORECASE)  # an ordinal day keeps "the"
 # A score the words around it make plain: "5 stars", "five ⭐", "8/10", "4 out of 5".
@@ -147,8 +157,11 @@ def trim(text: str, entity: dict[str, Any]) -> dict[str, Any] | None:
             start = cut.end()
     if start >= end:
         return None
-    if entity["entity"] == "access_code" and not any(c.isdigit() for c in text[start:end]):
-        return None  # a code has digits; "shed" is not one
+    if all(word in FUNCTION_WORDS for word in text[start:end].lower().split()):
+        return None
+    digits = sum(c.isdigit() for c in text[start:end])
+    if entity["entity"] == "access_code" and digits < 2:
+        return None  # a code has digits, two at least; "shed" and "unit [3]" are not one
     return _moved(text, entity, start, end)
 
 
