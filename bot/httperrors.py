@@ -6,6 +6,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from bot.appkeys import SERVICES
 from bot.logs import log
@@ -22,6 +23,13 @@ class ApiError(Exception):
         self.error = error
         self.detail = detail
         self.fields = fields
+
+
+def field_errors(exc: ValidationError, whole: str = "") -> list[dict[str, str]]:
+    """A pydantic error as {field, message} entries; `whole` names a model-level one."""
+    return [
+        {"field": ".".join(map(str, e["loc"])) or whole, "message": e["msg"]} for e in exc.errors()
+    ]
 
 
 def error_body(

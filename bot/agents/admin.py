@@ -18,7 +18,7 @@ from bot.agents.web import agent_of, json_body
 from bot.appkeys import SERVICES
 from bot.brands import BrandSettings
 from bot.brandtemplates import BASE_VARIABLES, MESSAGE_VARIABLES, TemplateRejected, sample_context
-from bot.httperrors import ApiError
+from bot.httperrors import ApiError, field_errors
 from bot.render import DEFAULT_TEMPLATES
 from integrations.sms import gsm_friendly, sms_info
 
@@ -95,10 +95,7 @@ async def put_settings(request: web.Request) -> web.Response:
     try:
         updated = BrandSettings.model_validate({**brand.model_dump(mode="json"), **body})
     except ValidationError as exc:
-        fields = [
-            {"field": ".".join(map(str, e["loc"])) or "settings", "message": e["msg"]}
-            for e in exc.errors()
-        ]
+        fields = field_errors(exc, whole="settings")
         raise ApiError(400, "invalid_settings", "the settings were not changed", fields) from None
     services = request.app[SERVICES]
     problems = services.brand_templates.check_whatsapp(updated)

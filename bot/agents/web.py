@@ -24,7 +24,7 @@ from bot.conversation.actions import Decision, Facts, UpdateDelivery
 from bot.conversation.state import ConversationState
 from bot.conversation.timing import new_time
 from bot.events import Window
-from bot.httperrors import ApiError
+from bot.httperrors import ApiError, field_errors
 from bot.inbound import Reply
 from bot.sandbox_web import STATIC
 from bot.services import Services
@@ -144,15 +144,11 @@ async def queue(request: web.Request) -> web.Response:
     try:
         query = QueueQuery.model_validate(dict(request.query))
     except ValidationError as exc:
-        raise ApiError(400, "invalid", "the queue query is not valid", _fields(exc)) from None
+        raise ApiError(400, "invalid", "the queue query is not valid", field_errors(exc)) from None
     page = await request.app[SERVICES].desk.queue(agent.brand_id, query)
     return web.json_response(
         {"queue": page.rows, "total": page.total, "offset": query.offset, "limit": query.limit}
     )
-
-
-def _fields(exc: ValidationError) -> list[dict[str, str]]:
-    return [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors()]
 
 
 @routes.get("/console/api/conversations/{delivery_id}")
@@ -312,7 +308,7 @@ async def create_agent(request: web.Request) -> web.Response:
         new = Agent.model_validate({**body, "brand_id": agent.brand_id})
         await request.app[SERVICES].accounts.create(new, str(body.get("password", "")))
     except ValidationError as exc:
-        raise ApiError(400, "invalid", "the agent is not valid", _fields(exc)) from None
+        raise ApiError(400, "invalid", "the agent is not valid", field_errors(exc)) from None
     except ValueError as exc:
         raise ApiError(
             400, "invalid", str(exc), [{"field": "password", "message": str(exc)}]
