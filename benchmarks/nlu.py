@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.devrun import free_port  # noqa: E402
-from bot.nlumodel import ensure_model, start_server, wait_ready  # noqa: E402
+from bot.nlu.model import ensure_model, start_server, wait_ready  # noqa: E402
 from integrations.rasa import RasaClient  # noqa: E402
 
 MESSAGES = [

@@ -30,9 +30,9 @@ from redis.asyncio import Redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.brands import BrandSettings, BrandStore  # noqa: E402
+from bot.base.brands import BrandSettings, BrandStore  # noqa: E402
+from bot.base.keys import Keys  # noqa: E402
 from bot.devrun import free_port, local_redis  # noqa: E402
-from bot.keys import Keys  # noqa: E402
 from integrations.base import (  # noqa: E402
     ChannelRegistry,
     ChannelSendError,
@@ -86,8 +86,8 @@ def serve(
 ) -> None:
     """The Doorstep process (run as a child of the benchmark), sending to the provider."""
     from bot.app import create_app
+    from bot.base.logs import configure_logging
     from bot.config import Settings
-    from bot.logs import configure_logging
 
     settings = Settings.from_env(
         {

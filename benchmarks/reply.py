@@ -48,7 +48,7 @@ from benchmarks.notify import (  # noqa: E402
     serve_provider,
 )
 from bot.devrun import free_port, local_redis  # noqa: E402
-from bot.nlumodel import model_path, start_server, wait_ready  # noqa: E402
+from bot.nlu.model import model_path, start_server, wait_ready  # noqa: E402
 from integrations.base import InboundMessage, InboundSink, StatusSink  # noqa: E402
 
 _ids = itertools.count()

@@ -7,16 +7,19 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 from redis.asyncio import BlockingConnectionPool, Redis
 
-from bot import api, demo, ops, routing_api, sandbox_web
+from bot import ops
 from bot.agents import admin
 from bot.agents import web as console
-from bot.appkeys import SERVICES
-from bot.channels import build_channels
+from bot.base.httperrors import METRICS, error_middleware
+from bot.base.keys import Keys, shared_secret
+from bot.base.logs import log
 from bot.config import Settings
-from bot.httperrors import error_middleware
-from bot.keys import Keys, shared_secret
-from bot.logs import log
-from bot.services import Services, build_services, start_workers, stop_workers
+from bot.events import api
+from bot.messaging.channels import build_channels
+from bot.routing import api as routing_api
+from bot.sandbox import demo
+from bot.sandbox import web as sandbox_web
+from bot.services import SERVICES, Services, build_services, start_workers, stop_workers
 from integrations.base import ChannelRegistry, InboundMessage, StatusUpdate
 
 ChannelFactory = Callable[[Settings, Redis, Keys], ChannelRegistry]
@@ -56,6 +59,12 @@ def create_app(
             await redis.ping()
             services = await build_services(settings, redis, registry)
             app[SERVICES] = services
+            # Each room's handlers see only what they use (a Protocol of their own).
+            app[METRICS] = services.metrics
+            app[api.SERVICES] = services
+            app[routing_api.SERVICES] = services
+            app[sandbox_web.SERVICES] = services
+            app[console.SERVICES] = services
             if registry.media is not None:
                 await registry.media.start(await shared_secret(redis, Keys(settings.key_prefix)))
             for channel in registry:

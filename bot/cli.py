@@ -16,11 +16,12 @@ from typing import Any
 from aiohttp import web
 from redis.asyncio import Redis
 
-from bot import nlucli, resolvecli
-from bot.brands import BrandSettings, BrandStore
+from bot.base.brands import BrandSettings, BrandStore
+from bot.base.keys import Keys
+from bot.base.logs import configure_logging
 from bot.config import ConfigError, Settings
-from bot.keys import Keys
-from bot.logs import configure_logging
+from bot.nlu import cli as nlucli
+from bot.nlu import resolve_cli as resolvecli
 from routing_adapter import cli as route_cli
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from bot.config import Settings
-from bot.nlumodel import NLUBuildError, ensure_model, start_server
+from bot.nlu.model import NLUBuildError, ensure_model, start_server
 
 
 def redis_answers(url: str, timeout: float = 1.0) -> bool:

@@ -7,7 +7,7 @@ import asyncio
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from bot.appkeys import SERVICES
+from bot.services import SERVICES
 
 routes = web.RouteTableDef()
 

@@ -10,28 +10,29 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import aiohttp
+from aiohttp import web
 from redis.asyncio import Redis
 
 from bot.agents.accounts import AccountStore
 from bot.agents.desk import Desk
-from bot.brands import BrandStore
-from bot.brandtemplates import BrandTemplates
-from bot.clock import Clock
+from bot.base.brands import BrandStore
+from bot.base.clock import Clock
+from bot.base.keys import Keys, shared_secret
+from bot.base.logs import log
+from bot.base.metrics import Metrics
+from bot.base.store import Store
 from bot.config import Settings
-from bot.conversation.engine import ConversationEngine
-from bot.conversation.executor import Executor
-from bot.conversation.state import StateStore
-from bot.inbound import HandoffToAgent, InboundService, sweeper
-from bot.ingest import EventService
-from bot.keys import Keys, shared_secret
-from bot.links import TelegramLinks
-from bot.logs import log
-from bot.metrics import Metrics
-from bot.notify import Notifier
-from bot.outbox import Outbox, OutboxPolicy
-from bot.render import Renderer
-from bot.routes import RouteService
-from bot.store import Store
+from bot.events.ingest import EventService
+from bot.messaging.brand_templates import BrandTemplates
+from bot.messaging.links import TelegramLinks
+from bot.messaging.notify import Notifier
+from bot.messaging.outbox import Outbox, OutboxPolicy
+from bot.messaging.render import Renderer
+from bot.replies.conversation.engine import ConversationEngine
+from bot.replies.conversation.executor import Executor
+from bot.replies.conversation.state import StateStore
+from bot.replies.inbound import HandoffToAgent, InboundService, sweeper
+from bot.routing.changes import RouteService
 from integrations.base import ChannelRegistry
 from integrations.rasa import RasaClient
 from integrations.sandbox import SandboxChannel
@@ -71,6 +72,9 @@ class Services:
             return None
         channel = self.channels.get("sandbox")
         return channel if isinstance(channel, SandboxChannel) else None
+
+
+SERVICES = web.AppKey("services", Services)
 
 
 async def build_services(settings: Settings, redis: Redis, channels: ChannelRegistry) -> Services:

@@ -14,11 +14,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
 from bot.app import create_app
-from bot.appkeys import SERVICES
+from bot.base.logs import configure_logging
 from bot.config import Settings
 from bot.devrun import free_port, private_redis, redis_answers
-from bot.logs import configure_logging
-from bot.nlumodel import (
+from bot.nlu.model import (
     NLUBuildError,
     RasaServer,
     model_path,
@@ -26,7 +25,7 @@ from bot.nlumodel import (
     start_server,
     wait_ready,
 )
-from bot.services import Services
+from bot.services import SERVICES, Services
 
 configure_logging("info", json=True)
 

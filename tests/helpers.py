@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from bot.auth import sign
+from bot.events.auth import sign
 
 T = TypeVar("T")
 DEMO_KEY = {"Authorization": "Bearer demo-key"}

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from redis.asyncio import Redis
 
+from bot.base.keys import Keys
 from bot.config import Settings
-from bot.keys import Keys
 from integrations.base import (
     ChannelRegistry,
     ChannelSendError,

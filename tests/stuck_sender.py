@@ -7,10 +7,10 @@ import sys
 
 from redis.asyncio import Redis
 
-from bot.clock import Clock
-from bot.keys import Keys
-from bot.metrics import Metrics
-from bot.outbox import Outbox
+from bot.base.clock import Clock
+from bot.base.keys import Keys
+from bot.base.metrics import Metrics
+from bot.messaging.outbox import Outbox
 from integrations.base import ChannelRegistry
 from tests.scripted_channel import ScriptedChannel
 

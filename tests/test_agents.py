@@ -13,10 +13,9 @@ from redis.asyncio import Redis
 
 from bot.agents.accounts import Agent
 from bot.app import create_app
-from bot.appkeys import SERVICES
-from bot.brands import BrandSettings
+from bot.base.brands import BrandSettings
 from bot.config import Settings
-from bot.services import Services
+from bot.services import SERVICES, Services
 from tests import factories as f
 from tests.conftest import start_client
 from tests.helpers import Client, eventually, post_event

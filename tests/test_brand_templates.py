@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from bot.brands import BrandSettings
-from bot.events import Window
-from bot.render import Renderer
+from bot.base.brands import BrandSettings
+from bot.base.values import Window
+from bot.messaging.render import Renderer
 from bot.services import Services
 from integrations.sms import sms_info
 from tests import factories as f

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from bot.app import create_app
 from bot.config import Settings
 from bot.devrun import free_port
-from bot.nlumodel import RasaServer
+from bot.nlu.model import RasaServer
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 HAVE_CHROMIUM = os.path.exists(CHROMIUM)
@@ -152,8 +152,8 @@ async def test_an_agent_takes_over_replies_and_hands_back(talking_page: Any, red
     from playwright.async_api import expect
 
     from bot.agents.accounts import AccountStore, Agent
-    from bot.brands import BrandSettings, BrandStore
-    from bot.keys import Keys
+    from bot.base.brands import BrandSettings, BrandStore
+    from bot.base.keys import Keys
 
     phone = talking_page
     await phone.click("#reset")

@@ -21,11 +21,10 @@ import yaml
 from redis.asyncio import Redis
 
 from bot.app import create_app
-from bot.appkeys import SERVICES
+from bot.base.store import address_hash
 from bot.config import Settings
-from bot.nlumodel import RasaServer
-from bot.services import Services
-from bot.store import address_hash
+from bot.nlu.model import RasaServer
+from bot.services import SERVICES, Services
 from tests import factories as f
 from tests.conftest import start_client
 from tests.helpers import Client, eventually, post_event

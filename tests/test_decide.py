@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
-from bot.brands import BrandSettings
-from bot.conversation.actions import (
+from bot.base.brands import BrandSettings
+from bot.base.store import DeliveryRecord
+from bot.base.values import Window
+from bot.replies.conversation.actions import (
     BookReturn,
     Decision,
     Escalate,
@@ -23,11 +25,9 @@ from bot.conversation.actions import (
     Turn,
     UpdateDelivery,
 )
-from bot.conversation.choices import pick, yes_no
-from bot.conversation.decide import decide
-from bot.conversation.state import ConversationState, Pending
-from bot.events import Window
-from bot.store import DeliveryRecord
+from bot.replies.conversation.choices import pick, yes_no
+from bot.replies.conversation.decide import decide
+from bot.replies.conversation.state import ConversationState, Pending
 
 NOW = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)  # 10:00 in New York
 BRAND = BrandSettings(brand_id="acme", display_name="Acme")

@@ -210,7 +210,7 @@ async def test_unreachable_customer_is_a_field_error(client: Client) -> None:
 async def test_other_brands_cannot_read_a_brands_messages(
     client: Client, services: Services
 ) -> None:
-    from bot.brands import BrandSettings
+    from bot.base.brands import BrandSettings
 
     await services.brands.save(
         BrandSettings(brand_id="other", display_name="Other", channels=["sandbox"])

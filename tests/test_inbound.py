@@ -9,10 +9,9 @@ from datetime import UTC, datetime
 from redis.asyncio import Redis
 
 from bot.app import create_app
-from bot.appkeys import SERVICES
 from bot.config import Settings
-from bot.inbound import Reply
-from bot.services import Services
+from bot.replies.inbound import Reply
+from bot.services import SERVICES, Services
 from integrations.base import InboundMessage
 from tests import factories as f
 from tests.conftest import start_client

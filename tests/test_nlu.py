@@ -21,9 +21,9 @@ from aiohttp.test_utils import TestServer
 from redis.asyncio import Redis
 
 from bot.app import create_app
-from bot.appkeys import SERVICES
 from bot.config import Settings
-from bot.nlumodel import RasaServer, model_path
+from bot.nlu.model import RasaServer, model_path
+from bot.services import SERVICES
 from integrations.rasa import CircuitBreaker, NLUUnavailable, RasaClient
 from tests import factories as f
 from tests.conftest import start_client

@@ -6,8 +6,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.appkeys import SERVICES
-from bot.services import Services
+from bot.services import SERVICES, Services
 from tests import factories as f
 from tests.helpers import DEMO_KEY, Client, eventually, post_event
 

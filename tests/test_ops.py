@@ -9,10 +9,10 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.app import create_app
-from bot.appkeys import SERVICES
+from bot.base.logs import mask_phone, mask_processor
 from bot.config import ConfigError, Settings
-from bot.logs import mask_phone, mask_processor
-from bot.outbox import NewMessage
+from bot.messaging.outbox import NewMessage
+from bot.services import SERVICES
 from tests import factories as f
 from tests.conftest import start_client
 from tests.helpers import Client, eventually, post_event

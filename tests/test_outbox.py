@@ -18,10 +18,9 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from bot.app import create_app
-from bot.appkeys import SERVICES
 from bot.config import Settings
-from bot.outbox import NewMessage
-from bot.services import Services
+from bot.messaging.outbox import NewMessage
+from bot.services import SERVICES, Services
 from integrations.base import RetryAfter, StatusUpdate
 from tests.conftest import start_client
 from tests.helpers import eventually

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.brands import HoursRange
-from bot.quiet import release_time
+from bot.base.brands import HoursRange
+from bot.messaging.quiet import release_time
 from bot.services import Services
 from tests import factories as f
 from tests.helpers import DEMO_KEY, Client, eventually, post_event
@@ -68,7 +68,7 @@ async def _quiet_now(services: Services) -> datetime:
 
 
 async def _feed(client: Client, phone: str) -> list[dict[str, object]]:
-    from bot.appkeys import SERVICES
+    from bot.services import SERVICES
 
     sandbox = client.app[SERVICES].sandbox
     assert sandbox is not None

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.events import Window
-from bot.render import DEFAULT_TEMPLATES, Renderer, RenderError
+from bot.base.values import Window
+from bot.messaging.render import DEFAULT_TEMPLATES, Renderer, RenderError
 
 NOW = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)  # 09:00 in New York
 WINDOW = Window(

@@ -13,8 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bot.appkeys import SERVICES
-from bot.services import Services
+from bot.services import SERVICES, Services
 from tests import factories as f
 from tests.helpers import DEMO_KEY, Client, eventually, post_event
 from tests.test_routing import grid_plan

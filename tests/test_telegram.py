@@ -13,10 +13,9 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.app import create_app
-from bot.appkeys import SERVICES
 from bot.config import Settings
-from bot.nlumodel import RasaServer
-from bot.services import Services
+from bot.nlu.model import RasaServer
+from bot.services import SERVICES, Services
 from tests import factories as f
 from tests.conftest import start_client
 from tests.fake_providers import PNG, Failure, FakeTelegram, FakeTwilio, markup

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.resolvecli import run
-from bot.timewindows import DeliveryHours, InvalidWindow, NotUnderstood, resolve
+from bot.nlu.resolve_cli import run
+from bot.replies.timewindows import DeliveryHours, InvalidWindow, NotUnderstood, resolve
 
 NY = ZoneInfo("America/New_York")
 REF = datetime(2026, 11, 24, 9, 0, tzinfo=NY)  # the contract's reference: Tuesday 09:00

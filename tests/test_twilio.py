@@ -13,10 +13,9 @@ from redis.asyncio import Redis
 from twilio.request_validator import RequestValidator
 
 from bot.app import create_app
-from bot.appkeys import SERVICES
-from bot.brands import WhatsAppTemplate
+from bot.base.brands import WhatsAppTemplate
 from bot.config import Settings
-from bot.services import Services
+from bot.services import SERVICES, Services
 from integrations.base import ChannelSendError, OutboundMessage
 from integrations.twilio_channel import TwilioChannel, TwilioConfig, to_e164
 from tests import factories as f

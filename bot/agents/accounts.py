@@ -20,7 +20,7 @@ from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
 
-from bot.keys import Keys
+from bot.base.keys import Keys
 
 Role = Literal["agent", "admin"]
 SESSION_TTL_S = 12 * 3600

@@ -14,12 +14,16 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from bot.agents.accounts import Agent
-from bot.agents.web import agent_of, json_body
-from bot.appkeys import SERVICES
-from bot.brands import BrandSettings
-from bot.brandtemplates import BASE_VARIABLES, MESSAGE_VARIABLES, TemplateRejected, sample_context
-from bot.httperrors import ApiError, field_errors
-from bot.render import DEFAULT_TEMPLATES
+from bot.agents.web import SERVICES, agent_of, json_body
+from bot.base.brands import BrandSettings
+from bot.base.httperrors import ApiError, field_errors
+from bot.messaging.brand_templates import (
+    BASE_VARIABLES,
+    MESSAGE_VARIABLES,
+    TemplateRejected,
+    sample_context,
+)
+from bot.messaging.render import DEFAULT_TEMPLATES
 from integrations.sms import gsm_friendly, sms_info
 
 routes = web.RouteTableDef()

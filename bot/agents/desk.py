@@ -18,14 +18,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
 
 from bot.agents.accounts import Agent
-from bot.brands import BrandSettings, BrandStore
-from bot.clock import Clock
-from bot.dispatch import tell_dispatch
-from bot.keys import Keys
-from bot.logs import log
-from bot.metrics import Metrics
-from bot.outbox import NewMessage, Outbox
-from bot.store import Store
+from bot.base.brands import BrandSettings, BrandStore
+from bot.base.clock import Clock
+from bot.base.keys import Keys
+from bot.base.live import announce
+from bot.base.logs import log
+from bot.base.metrics import Metrics
+from bot.base.store import Store
+from bot.messaging.outbox import NewMessage, Outbox
+from bot.messaging.webhooks import tell_dispatch
 
 
 class QueueQuery(BaseModel):
@@ -60,13 +61,6 @@ redis.call('HSET', KEYS[1], 'state', 'held', 'agent', ARGV[1], 'claimed_at', ARG
 redis.call('ZREM', KEYS[2], ARGV[3])
 return 'ok'
 """
-
-
-async def announce(redis: Redis, keys: Keys, brand_id: str, kind: str, delivery_id: str) -> None:
-    """Tell the brand's open consoles (live, over Redis pub/sub) that a conversation changed."""
-    await redis.publish(
-        keys.desk_events(brand_id), json.dumps({"type": kind, "delivery_id": delivery_id})
-    )
 
 
 class NotHeld(Exception):

@@ -12,24 +12,48 @@ import asyncio
 import contextlib
 import json
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import WSMsgType, web
 from pydantic import ValidationError
+from redis.asyncio import Redis
 
-from bot.agents.accounts import Agent, Session, csrf_ok
-from bot.agents.desk import NotHeld, QueueQuery
-from bot.appkeys import SERVICES
-from bot.conversation.actions import Decision, Facts, UpdateDelivery
-from bot.conversation.state import ConversationState
-from bot.conversation.timing import new_time
-from bot.events import Window
-from bot.httperrors import ApiError, field_errors
-from bot.inbound import Reply
-from bot.sandbox_web import STATIC
-from bot.services import Services
-from bot.store import DeliveryRecord
+from bot.agents.accounts import AccountStore, Agent, Session, csrf_ok
+from bot.agents.desk import Desk, NotHeld, QueueQuery
+from bot.base.brands import BrandStore
+from bot.base.clock import Clock
+from bot.base.httperrors import ApiError, field_errors
+from bot.base.keys import Keys
+from bot.base.store import DeliveryRecord, Store
+from bot.base.values import Window
+from bot.config import Settings
+from bot.messaging.brand_templates import BrandTemplates
+from bot.messaging.render import Renderer
+from bot.replies.conversation.actions import Decision, Facts, UpdateDelivery
+from bot.replies.conversation.executor import Executor
+from bot.replies.conversation.state import ConversationState
+from bot.replies.conversation.timing import new_time
+from bot.replies.inbound import Reply
+from bot.web import STATIC
 
+
+class ConsoleServices(Protocol):
+    """What the console's and the admin API's handlers use; the composition root provides it."""
+
+    settings: Settings
+    redis: Redis
+    keys: Keys
+    clock: Clock
+    accounts: AccountStore
+    brands: BrandStore
+    store: Store
+    desk: Desk
+    executor: Executor
+    brand_templates: BrandTemplates
+    renderer: Renderer
+
+
+SERVICES = web.AppKey[ConsoleServices]("console")
 routes = web.RouteTableDef()
 COOKIE = "doorstep_session"
 
@@ -227,7 +251,7 @@ async def hand_back(request: web.Request) -> web.Response:
 # --- the bot's operations, for agents ---------------------------------------------------
 
 
-async def _facts(services: Services, delivery: DeliveryRecord) -> tuple[Reply, Facts]:
+async def _facts(services: ConsoleServices, delivery: DeliveryRecord) -> tuple[Reply, Facts]:
     brand = await services.brands.get(delivery.brand_id)
     assert brand is not None
     now = services.clock.now()

@@ -1,0 +1,1 @@
+"""Shared plumbing: keys, store, brands, values, clock, logs, metrics, errors, live updates."""

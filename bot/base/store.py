@@ -1,0 +1,202 @@
+"""Deliveries and routes as the service knows them, persisted in Redis as JSON."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+from bot.base.keys import Keys
+from bot.base.values import Address, Customer, GeoPoint, Item, Window
+
+DeliveryStatus = Literal["created", "dispatched", "delivered", "failed", "cancelled"]
+
+
+class ReturnRequest(BaseModel):
+    """An item the customer wants collected, and when."""
+
+    item: str
+    window: Window
+    route_id: str | None = None
+    stop_id: str | None = None
+
+
+class DeliveryRecord(BaseModel):
+    """A delivery: the order, its customer, and what we last told them."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    brand_id: str
+    delivery_id: str
+    order_id: str
+    customer: Customer
+    address: Address
+    promised_window: Window
+    items: list[Item] = Field(default_factory=list)
+    channel: str
+    contact: str = Field(description="the address on `channel`: a phone, a chat id")
+    locale: str
+    status: DeliveryStatus = "created"
+    route_id: str | None = None
+    stop_id: str | None = None
+    eta: AwareDatetime | None = None
+    eta_window: Window | None = None
+    notified_window: Window | None = None
+    nearby_notified: bool = False
+    safe_place: str | None = None
+    instructions: str | None = None
+    # Shown only in the driver payload (route.updated) and masked in logs.
+    access_code: str | None = None
+    rating: int | None = None
+    return_requests: list[ReturnRequest] = Field(default_factory=list)
+    completed_at: AwareDatetime | None = None
+    photo_urls: list[str] = Field(default_factory=list)
+    failure_reason: str | None = None
+    created_at: AwareDatetime
+
+
+class RouteStop(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    stop_id: str
+    delivery_id: str
+    location: GeoPoint | None = None
+    window: Window | None = None
+    service_time_s: int = 120
+    planned_eta: AwareDatetime
+    kind: Literal["delivery", "pickup"] = "delivery"
+    size: int | None = None
+    status: Literal["pending", "delivered", "failed"] = "pending"
+
+
+class RouteRecord(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    brand_id: str
+    route_id: str
+    driver_id: str
+    driver_name: str
+    vehicle_start: GeoPoint
+    capacity: int | None = None
+    stops: list[RouteStop]
+    position: GeoPoint | None = None
+    position_at: AwareDatetime | None = None
+    dispatched_at: AwareDatetime
+
+    def remaining(self) -> list[RouteStop]:
+        return [s for s in self.stops if s.status == "pending"]
+
+
+class Store:
+    """Typed reads and writes of deliveries and routes. Records expire after retention."""
+
+    def __init__(self, redis: Redis, keys: Keys, retention: timedelta) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._ttl = int(retention.total_seconds())
+
+    async def get_delivery(self, brand_id: str, delivery_id: str) -> DeliveryRecord | None:
+        raw = await self._redis.get(self._keys.delivery(brand_id, delivery_id))
+        return None if raw is None else DeliveryRecord.model_validate_json(raw)
+
+    async def get_deliveries(self, brand_id: str, ids: list[str]) -> list[DeliveryRecord | None]:
+        if not ids:
+            return []
+        raws = await self._redis.mget([self._keys.delivery(brand_id, i) for i in ids])
+        return [None if r is None else DeliveryRecord.model_validate_json(r) for r in raws]
+
+    async def put_delivery(self, record: DeliveryRecord) -> None:
+        async with self._redis.pipeline(transaction=True) as tx:
+            self.queue_deliveries(tx, [record])
+            await tx.execute()
+
+    def queue_deliveries(self, tx: Pipeline, records: list[DeliveryRecord]) -> None:
+        """Add the writes of `records` to a transaction the caller executes."""
+        for record in records:
+            tx.set(
+                self._keys.delivery(record.brand_id, record.delivery_id),
+                record.model_dump_json(),
+                ex=self._ttl,
+            )
+            tx.set(
+                self._keys.address(record.channel, record.contact),
+                f"{record.brand_id}/{record.delivery_id}",
+                ex=self._ttl,
+            )
+
+    async def delivery_at(self, channel: str, contact: str) -> tuple[str, str] | None:
+        """(brand, delivery) of the newest delivery reachable at a channel address."""
+        raw = await self._redis.get(self._keys.address(channel, contact))
+        if raw is None:
+            return None
+        brand_id, _, delivery_id = str(raw).partition("/")
+        return brand_id, delivery_id
+
+    async def get_route(self, brand_id: str, route_id: str) -> RouteRecord | None:
+        raw = await self._redis.get(self._keys.route(brand_id, route_id))
+        return None if raw is None else RouteRecord.model_validate_json(raw)
+
+    async def put_route(self, record: RouteRecord) -> None:
+        async with self._redis.pipeline(transaction=True) as tx:
+            self.queue_route(tx, record)
+            await tx.execute()
+
+    def queue_route(self, tx: Pipeline, record: RouteRecord) -> None:
+        tx.set(
+            self._keys.route(record.brand_id, record.route_id),
+            record.model_dump_json(),
+            ex=self._ttl,
+        )
+
+    async def append_transcript(self, brand_id: str, delivery_id: str, entry_json: str) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            queue_transcript(pipe, self._keys, brand_id, delivery_id, entry_json, self._ttl)
+            await pipe.execute()
+
+    async def transcript(self, brand_id: str, delivery_id: str) -> list[str]:
+        return [
+            str(x)
+            for x in await self._redis.lrange(self._keys.transcript(brand_id, delivery_id), 0, -1)
+        ]
+
+
+TRANSCRIPT_LENGTH = 500
+
+
+def queue_transcript(
+    pipe: Pipeline, keys: Keys, brand_id: str, delivery_id: str, entry_json: str, ttl_s: int
+) -> None:
+    """Append a transcript entry inside the caller's pipeline; the newest 500 are kept."""
+    key = keys.transcript(brand_id, delivery_id)
+    pipe.rpush(key, entry_json)
+    pipe.ltrim(key, -TRANSCRIPT_LENGTH, -1)
+    pipe.expire(key, ttl_s)
+
+
+def address_hash(delivery: DeliveryRecord) -> str:
+    """Saved places are per address, across deliveries (and never keyed by the raw text)."""
+    a = delivery.address
+    raw = "|".join(str(x or "").strip().lower() for x in (a.line1, a.line2, a.postcode, a.city))
+    return hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+
+def eta_window(eta: datetime, width_min: int) -> Window:
+    """The window shown to a customer around a point ETA, on 5-minute boundaries."""
+    half = timedelta(minutes=width_min / 2)
+    start = eta - half
+    start = start - timedelta(
+        minutes=start.minute % 5, seconds=start.second, microseconds=start.microsecond
+    )
+    return Window(start=start, end=start + timedelta(minutes=width_min))
+
+
+def window_moved(old: Window | None, new: Window, threshold_min: int) -> bool:
+    """True when either edge of the window moved by at least the threshold."""
+    if old is None:
+        return True
+    threshold = timedelta(minutes=threshold_min)
+    return abs(new.start - old.start) >= threshold or abs(new.end - old.end) >= threshold

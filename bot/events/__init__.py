@@ -1,0 +1,1 @@
+"""Events in: a dispatch system's delivery events, authenticated, validated and applied."""

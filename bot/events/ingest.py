@@ -1,0 +1,131 @@
+"""Applying delivery events: update what we know, then notify the customers concerned.
+
+Each event type has one handler (`on_delivery`, `on_route`), registered in
+`EventService.handlers`; adding an event type is one model in `models.py`, one
+handler function and one line here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import partial
+from typing import Literal
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+from bot.base.brands import BrandSettings
+from bot.base.clock import Clock
+from bot.base.keys import Keys
+from bot.base.metrics import Metrics
+from bot.base.store import (
+    DeliveryRecord,
+    RouteRecord,
+    Store,
+)
+from bot.events import on_delivery, on_route
+from bot.events.models import (
+    DeliveryCreatedEvent,
+    Event,
+    EventError,
+)
+from bot.messaging.notify import Notifier
+from integrations.base import ChannelRegistry
+
+EVENT_TTL = timedelta(days=7)
+Outcome = Literal["accepted", "duplicate", "in_progress"]
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    outcome: Outcome
+    message_ids: tuple[str, ...] = ()
+
+
+def _invalid(field_path: str, message: str) -> EventError:
+    return EventError([{"field": field_path, "message": message, "type": "reference"}])
+
+
+@dataclass
+class EventService:
+    """Validates references, applies the event to the store and emits notifications."""
+
+    redis: Redis
+    keys: Keys
+    store: Store
+    notifier: Notifier
+    channels: ChannelRegistry
+    clock: Clock
+    metrics: Metrics
+    handlers: dict[str, Callable[[BrandSettings, Event, float, Pipeline], Awaitable[list[str]]]] = (
+        field(default_factory=dict)
+    )
+
+    def __post_init__(self) -> None:
+        self.handlers.update(
+            {
+                "delivery.created": partial(on_delivery.delivery_created, self),
+                "route.dispatched": partial(on_route.route_dispatched, self),
+                "driver.position": partial(on_route.driver_position, self),
+                "stop.completed": partial(on_delivery.stop_completed, self),
+                "route.eta_changed": partial(on_route.eta_changed, self),
+            }
+        )
+
+    async def accept(self, brand: BrandSettings, event: Event) -> Accepted:
+        """Apply an event once. A repeated id changes nothing; a failure leaves it retryable."""
+        origin = time.time()
+        key = self.keys.event_seen(brand.brand_id, event.id)
+        if not await self.redis.set(key, "wip", nx=True, ex=60):
+            state = await self.redis.get(key)
+            outcome: Outcome = "in_progress" if state == "wip" else "duplicate"
+            self.metrics.events.labels(event.type, outcome).inc()
+            return Accepted(outcome)
+        try:
+            # Reads happen as the handler goes; every write, and the "done" mark, land in
+            # one MULTI: an event is applied entirely or not at all.
+            async with self.redis.pipeline(transaction=True) as tx:
+                ids = await self.handlers[event.type](brand, event, origin, tx)
+                tx.set(key, "done", ex=int(EVENT_TTL.total_seconds()))
+                await tx.execute()
+        except BaseException:
+            await self.redis.delete(key)
+            raise
+        self.metrics.events.labels(event.type, "accepted").inc()
+        return Accepted("accepted", tuple(ids))
+
+    # --- what the handlers (on_delivery, on_route) look up --------------------
+    def pick_channel(self, brand: BrandSettings, event: DeliveryCreatedEvent) -> tuple[str, str]:
+        customer = event.data.customer
+        candidates = [customer.channel] if customer.channel else list(brand.channels)
+        for name in candidates:
+            if name is None or name not in brand.channels or name not in self.channels:
+                continue
+            contact = customer.telegram_chat_id if name == "telegram" else customer.phone
+            if contact:
+                return name, contact
+        raise _invalid(
+            "data.customer",
+            f"no enabled channel can reach this customer (brand channels: "
+            f"{', '.join(brand.channels)}; running: {', '.join(self.channels.names())})",
+        )
+
+    async def deliveries(
+        self, brand: BrandSettings, ids: list[str], path: str
+    ) -> list[DeliveryRecord]:
+        records = await self.store.get_deliveries(brand.brand_id, ids)
+        found: list[DeliveryRecord] = []
+        for index, (delivery_id, record) in enumerate(zip(ids, records, strict=True)):
+            if record is None:
+                raise _invalid(path.format(index), f"unknown delivery {delivery_id!r}")
+            found.append(record)
+        return found
+
+    async def route(self, brand: BrandSettings, route_id: str) -> RouteRecord:
+        route = await self.store.get_route(brand.brand_id, route_id)
+        if route is None:
+            raise _invalid("data.route_id", f"unknown route {route_id!r}")
+        return route

@@ -1,0 +1,137 @@
+"""Delivery events: a delivery created or updated, a stop completed (delivered or failed)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from redis.asyncio.client import Pipeline
+
+from bot.base.brands import BrandSettings
+from bot.base.store import DeliveryRecord, address_hash
+from bot.events.models import DeliveryCreatedEvent, StopCompletedEvent
+from bot.events.on_route import nearby
+from bot.messaging.notify import Notice, eta_key
+
+if TYPE_CHECKING:
+    from bot.events.ingest import EventService
+
+
+async def delivery_created(
+    svc: EventService,
+    brand: BrandSettings,
+    event: DeliveryCreatedEvent,
+    origin: float,
+    tx: Pipeline,
+) -> list[str]:
+    data = event.data
+    channel, contact = svc.pick_channel(brand, event)
+    existing = await svc.store.get_delivery(brand.brand_id, data.delivery_id)
+    record = DeliveryRecord(
+        brand_id=brand.brand_id,
+        delivery_id=data.delivery_id,
+        order_id=data.order_id,
+        customer=data.customer,
+        address=data.address,
+        promised_window=data.promised_window,
+        items=data.items,
+        channel=channel,
+        contact=contact,
+        locale=brand.locale_for(data.customer),
+        created_at=svc.clock.now(),
+    )
+    if existing is None:  # a place the customer asked us to keep for this address
+        saved = await svc.redis.get(svc.keys.saved_place(brand.brand_id, address_hash(record)))
+        if saved is not None:
+            record = record.model_copy(update={"safe_place": str(saved)})
+    if existing is not None:  # an update of the order: keep what has happened since
+        record = existing.model_copy(
+            update={
+                k: getattr(record, k)
+                for k in (
+                    "order_id",
+                    "customer",
+                    "address",
+                    "promised_window",
+                    "items",
+                    "channel",
+                    "contact",
+                    "locale",
+                )
+            }
+        )
+    svc.store.queue_deliveries(tx, [record])
+    if existing is not None and existing.promised_window == data.promised_window:
+        return []
+    notice = Notice("delivery_scheduled", {"window": data.promised_window})
+    return svc.notifier.queue(tx, brand, [(record, notice)], origin)
+
+
+async def stop_completed(
+    svc: EventService, brand: BrandSettings, event: StopCompletedEvent, origin: float, tx: Pipeline
+) -> list[str]:
+    data = event.data
+    (delivery,) = await svc.deliveries(brand, [data.delivery_id], "data.delivery_id")
+    route_id = data.route_id or delivery.route_id
+    route = await svc.route(brand, route_id) if route_id else None
+    photos = [str(u) for u in data.photo_urls]
+    delivery = delivery.model_copy(
+        update={
+            "status": data.outcome,
+            "completed_at": data.completed_at,
+            "photo_urls": photos,
+            "failure_reason": data.reason,
+        }
+    )
+    svc.store.queue_deliveries(tx, [delivery])
+    notices: list[tuple[DeliveryRecord, Notice]] = []
+    if data.outcome == "delivered":
+        notices.append(
+            (
+                delivery,
+                Notice(
+                    "delivered",
+                    {
+                        "delivered_at": data.completed_at,
+                        "safe_place": delivery.safe_place or "",
+                        "has_photo": bool(photos),
+                    },
+                    media_urls=tuple(photos),
+                    supersede_key=eta_key(delivery),
+                ),
+            )
+        )
+        if brand.survey_enabled:
+            notices.append(
+                (
+                    delivery,
+                    Notice(
+                        "rating_request",
+                        {},
+                        not_before=data.completed_at + timedelta(minutes=brand.survey_delay_min),
+                    ),
+                )
+            )
+    else:
+        notices.append(
+            (
+                delivery,
+                Notice(
+                    "delivery_failed",
+                    {"reason": data.reason},
+                    supersede_key=eta_key(delivery),
+                ),
+            )
+        )
+    ids = svc.notifier.queue(tx, brand, notices, origin)
+    if route is not None:
+        stops = [
+            s.model_copy(update={"status": data.outcome})
+            if s.delivery_id == data.delivery_id
+            else s
+            for s in route.stops
+        ]
+        route = route.model_copy(update={"stops": stops})
+        svc.store.queue_route(tx, route)
+        ids += await nearby(svc, brand, route, None, origin, tx)
+    return ids

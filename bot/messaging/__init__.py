@@ -1,0 +1,1 @@
+"""Messages out: rendering, templates, quiet hours, outbox, sender, links, channels, webhooks."""

@@ -1,0 +1,1 @@
+"""The NLU model's build and server, and the `doorstep parse` / `resolve-time` commands."""

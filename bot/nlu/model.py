@@ -1,0 +1,143 @@
+"""The NLU model's build and server: train when the data changed, run `rasa run` as a child.
+
+The model file is named after a hash of `nlu/config.yml`, `nlu/data/*.yml` and our
+components (`nlu/doorstep_nlu/*.py`), so a model is trained once per version of them
+(`make run` and `make test` call `doorstep nlu build`, which does nothing when the file
+exists).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+ROOT = Path(__file__).resolve().parents[2]
+NLU_DIR = ROOT / "nlu"
+RASA_VENV = ROOT / ".venv-rasa"
+
+
+class NLUBuildError(RuntimeError):
+    """Rasa is not installed, or training / serving failed; the message says which."""
+
+
+def model_hash(nlu_dir: Path = NLU_DIR) -> str:
+    digest = hashlib.sha256()
+    paths = [
+        nlu_dir / "config.yml",
+        *sorted((nlu_dir / "data").glob("*.yml")),
+        *sorted((nlu_dir / "doorstep_nlu").glob("*.py")),
+    ]
+    for path in paths:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def model_path(nlu_dir: Path = NLU_DIR) -> Path:
+    return nlu_dir / "models" / f"doorstep-{model_hash(nlu_dir)}.tar.gz"
+
+
+def rasa_binary() -> Path:
+    binary = Path(os.environ.get("RASA_BIN", RASA_VENV / "bin" / "rasa"))
+    if not binary.exists():
+        raise NLUBuildError(f"Rasa is not installed at {binary} (run `make nlu-model`)")
+    return binary
+
+
+def ensure_model(nlu_dir: Path = NLU_DIR) -> Path:
+    """The trained model for the current data, training it first if needed (~9 min)."""
+    path = model_path(nlu_dir)
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        str(rasa_binary()),
+        "train",
+        "nlu",
+        "--config",
+        str(nlu_dir / "config.yml"),
+        "--nlu",
+        str(nlu_dir / "data"),
+        "--out",
+        str(path.parent),
+        "--fixed-model-name",
+        path.name.removesuffix(".tar.gz"),
+    ]
+    result = subprocess.run(cmd, cwd=nlu_dir, capture_output=True, text=True, check=False)  # noqa: S603
+    if result.returncode != 0 or not path.exists():
+        raise NLUBuildError(f"rasa train failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+    for old in path.parent.glob("doorstep-*.tar.gz"):
+        if old != path:
+            old.unlink()
+    return path
+
+
+@dataclass
+class RasaServer:
+    """A `rasa run --enable-api` child process with its own auth token."""
+
+    url: str
+    token: str
+    process: subprocess.Popen[bytes]
+    log: IO[bytes] | None = None
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        if self.log is not None:
+            self.log.close()
+
+
+def start_server(
+    model: Path, port: int, token: str | None = None, log_path: Path | None = None
+) -> RasaServer:
+    token = token or secrets.token_urlsafe(16)
+    log = open(log_path, "wb") if log_path else None  # noqa: SIM115 - closed by stop()
+    proc = subprocess.Popen(  # noqa: S603
+        [
+            str(rasa_binary()),
+            "run",
+            "--enable-api",
+            "--auth-token",
+            token,
+            "--model",
+            str(model),
+            "--port",
+            str(port),
+            "--interface",
+            "127.0.0.1",
+        ],
+        cwd=NLU_DIR,
+        stdout=log or subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    return RasaServer(f"http://127.0.0.1:{port}", token, proc, log)
+
+
+def wait_ready(server: RasaServer, timeout_s: float = 180.0) -> None:
+    """Block until the server has its model loaded (about 20-40 s after start)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise NLUBuildError(f"rasa run exited with {server.process.returncode}")
+        try:
+            url = f"{server.url}/status?token={server.token}"
+            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - local URL
+                if resp.status == 200 and b"model_file" in resp.read():
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.5)
+    raise NLUBuildError(f"Rasa did not become ready within {timeout_s:.0f} s")

@@ -1,0 +1,1 @@
+"""Customer replies: taken in, keywords, time windows, and the conversation engine."""

@@ -1,0 +1,1 @@
+"""Driver routes: changes to a dispatched route, and the routing HTTP API."""

@@ -1,0 +1,1 @@
+"""Trying Doorstep on one machine: the demo brand and day, and the sandbox page's handlers."""
