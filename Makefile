@@ -1,5 +1,7 @@
 # Doorstep: `make run` to try it, `make test` to test it. Both start from nothing.
 PYTHON ?= python3
+# Rasa reports usage to its servers unless told not to: customers' words stay here.
+export RASA_TELEMETRY_ENABLED := false
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -61,10 +63,12 @@ bench: $(STAMP) nlu-model
 	$(BIN)/python benchmarks/nlu.py
 	$(BIN)/python benchmarks/reply.py
 
-# Re-extract the message catalogue and merge it into each locale's .po file.
+# Re-extract the message catalogue and merge it into each locale's .po file. The .po
+# files keep their headers (Plural-Forms above all); compiling checks them.
 i18n: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -o templates/locale/messages.pot --no-location --omit-header .
-	for l in es fr; do $(BIN)/pybabel update -i templates/locale/messages.pot -d templates/locale -l $$l --no-fuzzy-matching -w 100 --omit-header; done
+	$(BIN)/pybabel extract -F babel.cfg -o templates/locale/messages.pot --no-location \
+		--project doorstep --version 0.1.0 --omit-header .
+	for l in es fr; do $(BIN)/pybabel update -i templates/locale/messages.pot -d templates/locale -l $$l --no-fuzzy-matching -w 100; done
 	$(BIN)/pybabel compile -d templates/locale --statistics
 
 clean:

@@ -44,31 +44,77 @@ def redis_url() -> Iterator[str]:
         yield url
 
 
+class _Rasa:
+    """The one Rasa server of a test session, started before the first test runs.
+
+    Loading the model takes 30-70 s (more on a busy machine): longer than the per-test
+    timeout. So the server starts when collection finds a test that needs it, loads
+    while the tests before it run, and each test that uses it waits for it to be ready
+    *before* its own timeout starts (`pytest_runtest_protocol` below). A slow machine
+    is slow, not red.
+    """
+
+    server: RasaServer | None = None
+    missing: str | None = None
+    error: str | None = None
+    ready = False
+
+    @classmethod
+    def start(cls) -> None:
+        model = model_path()
+        try:
+            rasa_binary()
+            cls.missing = None if model.exists() else f"no trained model at {model}"
+        except NLUBuildError as exc:
+            cls.missing = str(exc)
+        if cls.missing is None:
+            log = Path(tempfile.gettempdir()) / "doorstep-test-rasa.log"
+            cls.server = start_server(model, free_port(), log_path=log)
+
+    @classmethod
+    def wait(cls) -> None:
+        if cls.server is None or cls.ready or cls.error:
+            return
+        try:
+            wait_ready(cls.server, timeout_s=float(os.environ.get("DOORSTEP_RASA_WAIT", "600")))
+            cls.ready = True
+        except NLUBuildError as exc:
+            cls.error = str(exc)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if any("rasa" in getattr(item, "fixturenames", ()) for item in session.items):
+        _Rasa.start()
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    # Outside (before) pytest-timeout's own wrapper: the wait is not the test's time.
+    if "rasa" in getattr(item, "fixturenames", ()):
+        _Rasa.wait()
+    yield
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _Rasa.server is not None:
+        _Rasa.server.stop()
+
+
 @pytest.fixture(scope="session")
-def rasa() -> Iterator[RasaServer]:
-    """The real Rasa server on the trained model (started once per test session, ~30 s).
+def rasa() -> RasaServer:
+    """The real Rasa server on the trained model (one per test session).
 
     `make test` trains the model first and sets DOORSTEP_REQUIRE_RASA, so a missing
     model is a failure there; a bare `pytest` without Rasa installed skips these tests.
     """
-    model = model_path()
-    try:
-        rasa_binary()
-        missing = None if model.exists() else f"no trained model at {model}"
-    except NLUBuildError as exc:
-        missing = str(exc)
-    if missing:
+    if _Rasa.missing:
         if os.environ.get("DOORSTEP_REQUIRE_RASA"):
-            pytest.fail(f"Rasa is required: {missing}")
-        pytest.skip(f"Rasa not available: {missing}")
-    server = start_server(
-        model, free_port(), log_path=Path(tempfile.gettempdir()) / "doorstep-test-rasa.log"
-    )
-    try:
-        wait_ready(server, timeout_s=240)
-        yield server
-    finally:
-        server.stop()
+            pytest.fail(f"Rasa is required: {_Rasa.missing}")
+        pytest.skip(f"Rasa not available: {_Rasa.missing}")
+    _Rasa.wait()
+    if _Rasa.error or _Rasa.server is None:
+        pytest.fail(f"the Rasa server did not start: {_Rasa.error}")
+    return _Rasa.server
 
 
 @pytest.fixture

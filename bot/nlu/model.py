@@ -29,11 +29,15 @@ class NLUBuildError(RuntimeError):
 
 
 def model_hash(nlu_dir: Path = NLU_DIR) -> str:
+    """A hash of everything the model is trained from: the pipeline, the data, our
+    components and the Rasa virtualenv's pinned requirements (a model trained by
+    another Rasa or TensorFlow may not load)."""
     digest = hashlib.sha256()
     paths = [
         nlu_dir / "config.yml",
         *sorted((nlu_dir / "data").glob("*.yml")),
         *sorted((nlu_dir / "doorstep_nlu").glob("*.py")),
+        *sorted(nlu_dir.glob("requirements*.txt")),
     ]
     for path in paths:
         digest.update(path.name.encode())
@@ -41,8 +45,18 @@ def model_hash(nlu_dir: Path = NLU_DIR) -> str:
     return digest.hexdigest()[:16]
 
 
+def model_cache() -> Path:
+    """Where trained models are kept, outside the checkout: a fresh clone (or CI) with
+    the same inputs reuses the model instead of training it again for ~12 minutes."""
+    configured = os.environ.get("DOORSTEP_MODEL_CACHE")
+    if configured:
+        return Path(configured)
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "doorstep" / "nlu-models"
+
+
 def model_path(nlu_dir: Path = NLU_DIR) -> Path:
-    return nlu_dir / "models" / f"doorstep-{model_hash(nlu_dir)}.tar.gz"
+    return model_cache() / f"doorstep-{model_hash(nlu_dir)}.tar.gz"
 
 
 def rasa_binary() -> Path:
@@ -52,12 +66,18 @@ def rasa_binary() -> Path:
     return binary
 
 
-def ensure_model(nlu_dir: Path = NLU_DIR) -> Path:
-    """The trained model for the current data, training it first if needed (~9 min)."""
+def ensure_model(nlu_dir: Path = NLU_DIR, keep: int = 6) -> Path:
+    """The trained model for the current inputs, training it first if needed (~12 min).
+
+    Trained under a temporary name and renamed when complete, so another checkout
+    sharing the cache never loads half a file; the `keep` newest models stay (several
+    branches may be in use), older ones are removed.
+    """
     path = model_path(nlu_dir)
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
+    partial = f"{path.name.removesuffix('.tar.gz')}.training-{os.getpid()}"
     cmd = [
         str(rasa_binary()),
         "train",
@@ -69,15 +89,30 @@ def ensure_model(nlu_dir: Path = NLU_DIR) -> Path:
         "--out",
         str(path.parent),
         "--fixed-model-name",
-        path.name.removesuffix(".tar.gz"),
+        partial,
     ]
-    result = subprocess.run(cmd, cwd=nlu_dir, capture_output=True, text=True, check=False)  # noqa: S603
-    if result.returncode != 0 or not path.exists():
+    result = subprocess.run(  # noqa: S603
+        cmd, cwd=nlu_dir, capture_output=True, text=True, check=False, env=rasa_env()
+    )
+    trained = path.parent / f"{partial}.tar.gz"
+    if result.returncode != 0 or not trained.exists():
+        trained.unlink(missing_ok=True)
         raise NLUBuildError(f"rasa train failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
-    for old in path.parent.glob("doorstep-*.tar.gz"):
+    os.replace(trained, path)
+    models = sorted(path.parent.glob("doorstep-*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    for old in models[:-keep]:
         if old != path:
-            old.unlink()
+            old.unlink(missing_ok=True)
     return path
+
+
+def rasa_env() -> dict[str, str]:
+    """The environment every Rasa process we start runs in.
+
+    Telemetry and error reporting off: customers' words and our model's details must
+    not leave the deployment (Rasa reports usage to its servers unless told not to).
+    """
+    return os.environ | {"RASA_TELEMETRY_ENABLED": "false"}
 
 
 @dataclass
@@ -120,6 +155,7 @@ def start_server(
             "127.0.0.1",
         ],
         cwd=NLU_DIR,
+        env=rasa_env(),
         stdout=log or subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )
