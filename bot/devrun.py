@@ -6,9 +6,11 @@ Uses Redis at REDIS_URL when one answers there, otherwise starts a private
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -17,7 +19,10 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from bot.config import Settings
-from bot.nlu.model import NLUBuildError, ensure_model, start_server
+from bot.nlu.model import ROOT, NLUBuildError, ensure_model, start_server
+
+# Data of `make run`'s own Redis (git-ignored).
+DATA_DIR = ROOT / ".data"
 
 
 def redis_answers(url: str, timeout: float = 1.0) -> bool:
@@ -39,10 +44,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def private_redis(binary: str) -> Iterator[str]:
-    """A throwaway redis-server on a free port that keeps nothing on disk; yields its URL."""
-    port = free_port()
-    workdir = tempfile.mkdtemp(prefix="doorstep-redis-")
+def private_redis(
+    binary: str, port: int | None = None, data_dir: Path | None = None
+) -> Iterator[str]:
+    """A redis-server child on `port` (a free one by default); yields its URL.
+
+    With `data_dir` it keeps its data there (append-only file, fsync every second), so
+    a restart finds the demo and any real data again; without, it keeps nothing."""
+    port = port or free_port()
+    workdir = str(data_dir) if data_dir else tempfile.mkdtemp(prefix="doorstep-redis-")
+    persistence = ["--appendonly", "yes", "--appendfsync", "everysec"] if data_dir else []
     proc = subprocess.Popen(  # noqa: S603 - a fixed local binary with fixed arguments
         [
             binary,
@@ -54,6 +65,7 @@ def private_redis(binary: str) -> Iterator[str]:
             "",
             "--appendonly",
             "no",
+            *persistence,
             "--dir",
             workdir,
         ],
@@ -61,7 +73,7 @@ def private_redis(binary: str) -> Iterator[str]:
     )
     url = f"redis://127.0.0.1:{port}/0"
     try:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while not redis_answers(url):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("redis-server did not start")
@@ -70,12 +82,14 @@ def private_redis(binary: str) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-        shutil.rmtree(workdir, ignore_errors=True)
+        if data_dir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 @contextmanager
-def local_redis(url: str) -> Iterator[str]:
-    """Yield a Redis URL that answers: `url` itself, or a child redis-server's."""
+def local_redis(url: str, data_dir: Path = DATA_DIR / "redis") -> Iterator[str]:
+    """Yield a Redis URL that answers: `url` itself, or a child redis-server's on the
+    same port, keeping its data in `data_dir` (the checkout's `.data/`, git-ignored)."""
     if redis_answers(url):
         yield url
         return
@@ -85,8 +99,31 @@ def local_redis(url: str) -> Iterator[str]:
             f"no Redis answers at {url} and redis-server is not installed; "
             "install Redis or set REDIS_URL"
         )
-    with private_redis(binary) as child_url:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = urlparse(url).port or 6379
+    with private_redis(binary, port=port, data_dir=data_dir) as child_url:
         yield child_url
+
+
+@contextmanager
+def worker_process(settings: Settings, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """`doorstep worker` as a child, on the same Redis and NLU (`make run-split`)."""
+    env = os.environ | {
+        "REDIS_URL": settings.redis_url,
+        "RASA_URL": settings.nlu_url or "",
+        "RASA_TOKEN": settings.nlu_token or "",
+    }
+    proc = subprocess.Popen(  # noqa: S603 - our own command
+        [sys.executable, "-m", "bot.cli", "worker", "--port", str(port)], env=env
+    )
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 @contextmanager

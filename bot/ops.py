@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from bot.base.redisconn import writes_to
 from bot.services import SERVICES
 
 routes = web.RouteTableDef()
@@ -19,20 +21,29 @@ async def healthz(request: web.Request) -> web.Response:
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    """Ready when Redis answers and, if an NLU server is configured, it answers too."""
+    """Ready when Redis answers (a write, so a demoted master counts as down) and every
+    background loop of this process is alive and ticking; the NLU is reported, not
+    required (without it replies go to a person)."""
     services = request.app[SERVICES]
-    checks: dict[str, str] = {}
+    checks: dict[str, Any] = {}
+    topology: dict[str, str] = {"topology": services.settings.redis.topology}
     try:
-        await asyncio.wait_for(services.redis.ping(), 2)
+        probe = f"{services.keys.prefix}:readyz"
+        await asyncio.wait_for(services.redis.set(probe, "1", ex=10), 2)
         checks["redis"] = "ok"
+        topology["writes_to"] = await asyncio.wait_for(
+            writes_to(services.redis, services.settings.redis), 2
+        )
     except Exception as exc:
         checks["redis"] = f"unreachable: {type(exc).__name__}"
+    checks["redis_topology"] = topology
     if services.nlu is None:
         checks["nlu"] = "not configured"
     else:
         checks["nlu"] = "ok" if await services.nlu.ready() else "unreachable"
-    # Without NLU the service still works (replies go to a person): only Redis gates.
-    ready = checks["redis"] == "ok"
+    unhealthy = services.supervisor.unhealthy()
+    checks["workers"] = unhealthy or ("ok" if services.supervisor.loops else "none in this process")
+    ready = checks["redis"] == "ok" and not unhealthy
     return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -18,9 +19,12 @@ from bot.agents.desk import Desk
 from bot.base.brands import BrandStore
 from bot.base.clock import Clock
 from bot.base.keys import Keys, shared_secret
-from bot.base.logs import log
+from bot.base.lease import Lease
+from bot.base.live import LiveHub
 from bot.base.metrics import Metrics
+from bot.base.redisconn import close, connect
 from bot.base.store import Store
+from bot.base.supervisor import Supervisor, Tick
 from bot.config import Settings
 from bot.events.ingest import EventService
 from bot.messaging.brand_templates import BrandTemplates
@@ -31,11 +35,12 @@ from bot.messaging.render import Renderer
 from bot.replies.conversation.engine import ConversationEngine
 from bot.replies.conversation.executor import Executor
 from bot.replies.conversation.state import StateStore
-from bot.replies.inbound import HandoffToAgent, InboundService, sweeper
+from bot.replies.inbound import HandoffToAgent, InboundService
 from bot.routing.changes import RouteService
 from integrations.base import ChannelRegistry
 from integrations.rasa import RasaClient
 from integrations.sandbox import SandboxChannel
+from integrations.telegram_channel import TelegramChannel
 from routing_adapter.engine import OrToolsEngine, RoutingAdapter
 from routing_adapter.osrm import OsrmTable
 
@@ -63,8 +68,21 @@ class Services:
     routing: RoutingAdapter
     route_changes: RouteService
     nlu: RasaClient | None
-    stopping: asyncio.Event = field(default_factory=asyncio.Event)
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    supervisor: Supervisor
+    live: LiveHub
+    # The senders' own client for blocking reads (started with the workers).
+    reader: Redis | None = None
+    # This process's name in the outbox's consumer groups.
+    consumer_base: str = field(
+        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+    )
+
+    def consumer(self, n: int) -> str:
+        return f"{self.consumer_base}-{n}"
+
+    @property
+    def stopping(self) -> asyncio.Event:
+        return self.supervisor.stopping
 
     @property
     def sandbox(self) -> SandboxChannel | None:
@@ -79,7 +97,7 @@ SERVICES = web.AppKey("services", Services)
 
 async def build_services(settings: Settings, redis: Redis, channels: ChannelRegistry) -> Services:
     """Wire the service around an (unconnected or connected) Redis client and its channels."""
-    keys = Keys(settings.key_prefix)
+    keys = settings.keys
     clock = Clock(redis, keys.clock_offset())
     await clock.refresh()
     metrics = Metrics()
@@ -160,75 +178,118 @@ async def build_services(settings: Settings, redis: Redis, channels: ChannelRegi
         routing,
         route_changes,
         nlu,
+        Supervisor(metrics),
+        LiveHub(redis, keys),
     )
 
 
-async def _every(stopping: asyncio.Event, seconds: float, name: str, job: object) -> None:
-    """Run `job()` every `seconds` until stopping; a failure is logged, not fatal."""
-    assert callable(job)
-    while not stopping.is_set():
-        try:
-            await job()
-        except Exception:
-            log.exception("worker.failed", worker=name)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), seconds)
-
-
 async def start_workers(services: Services) -> None:
-    """The outbox senders, the due-message scheduler, the reclaimer and the inbox sweeper."""
+    """The background loops, each under the supervisor: a sender per outbox shard (each
+    with its own blocking connection), the due-message scheduler, the reclaimer, the
+    gauges (which also feed backpressure), the inbox sweeper and the overdue alerts."""
     s = services
-    consumer_base = f"{socket.gethostname()}-{os.getpid()}"
+    sup = s.supervisor
+    settings = s.settings
+    block_s = settings.outbox_block_ms / 1000
+    per_shard = max(1, -(-settings.workers // s.keys.shards))
+    s.reader = connect(
+        settings.redis,
+        purpose="blocking",
+        max_connections=s.keys.shards * per_shard + 2,
+        block_s=block_s,
+    )
+    reader = s.reader
+    # A sender ticks between reads; a batch may take as long as a slow provider's answers.
+    sender_interval = max(block_s, settings.send_timeout)
+    for shard in s.outbox.shards:
+        for n in range(per_shard):
+
+            async def send(tick: Tick, shard: int = shard, n: int = n) -> None:
+                await s.outbox.sender.run_shard(shard, s.consumer(n), reader, tick, sup.stopping)
+
+            sup.forever(f"sender-{shard}" + (f"-{n}" if n else ""), sender_interval, send)
 
     async def schedule() -> None:
         await s.clock.refresh()
         await s.outbox.move_due()
 
     async def reclaim() -> None:
-        await s.outbox.reclaim(f"{consumer_base}-0")
+        await s.outbox.reclaim(s.consumer(0))
 
     async def gauge() -> None:
         depth = await s.outbox.depth()
         for state in ("ready", "pending", "due"):
             s.metrics.queue_depth.labels(state).set(depth[state])
         s.metrics.dead_letters.set(depth["dead"])
+        s.metrics.outbox_lag.set(depth["lag_s"])
 
-    for n in range(s.settings.workers):
-        s.tasks.append(
-            asyncio.create_task(
-                s.outbox.run_sender(f"{consumer_base}-{n}", s.stopping), name=f"sender-{n}"
-            )
-        )
-    s.tasks.append(
-        asyncio.create_task(
-            _every(s.stopping, s.settings.scheduler_interval, "scheduler", schedule)
-        )
+    sup.every("scheduler", settings.scheduler_interval, schedule)
+    sup.every("reclaimer", max(settings.outbox_reclaim_idle / 3, 0.5), reclaim)
+    sup.every("gauges", 1.0, gauge)
+    sup.every("inbox-sweeper", 5.0, s.inbound.sweep)
+    sup.every("escalations", 15.0, s.desk.alert_overdue)
+
+
+async def start_inbound_loops(services: Services) -> None:
+    """Loops of a process that serves people: the consoles' live updates, and Telegram's
+    poller where Telegram runs in polling mode, in one replica at a time (a lease)."""
+    stopping = services.supervisor.stopping
+
+    async def live(tick: Tick) -> None:
+        await services.live.run(tick, stopping)
+
+    services.supervisor.forever("live-updates", 5.0, live)
+    if "telegram" not in services.channels:
+        return
+    telegram = services.channels.get("telegram")
+    if not isinstance(telegram, TelegramChannel) or not telegram.polling:
+        return
+    lease = Lease(
+        services.redis, services.keys.lease("telegram-poll"), telegram.poll_timeout_s + 15
     )
-    s.tasks.append(
-        asyncio.create_task(
-            _every(s.stopping, max(s.settings.outbox_reclaim_idle / 3, 0.5), "reclaimer", reclaim)
-        )
-    )
-    s.tasks.append(asyncio.create_task(_every(s.stopping, 5.0, "gauges", gauge)))
-    s.tasks.append(asyncio.create_task(sweeper(s.inbound, s.stopping)))
-    s.tasks.append(
-        asyncio.create_task(_every(s.stopping, 15.0, "escalations", s.desk.alert_overdue))
-    )
+    stopping = services.supervisor.stopping
+
+    async def poll(tick: Tick) -> None:
+        offset: int | None = None
+        try:
+            while not stopping.is_set():
+                tick()
+                if not await lease.hold():
+                    offset = None  # another replica polls; take over if it dies
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stopping.wait(), lease.ttl_s / 3)
+                    continue
+                # A stop does not wait for the long poll: a cancelled one is not
+                # acknowledged, so Telegram delivers its updates again.
+                polled = asyncio.ensure_future(telegram.poll(offset))
+                stop = asyncio.ensure_future(stopping.wait())
+                await asyncio.wait({polled, stop}, return_when=asyncio.FIRST_COMPLETED)
+                stop.cancel()
+                if not polled.done():
+                    polled.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await polled
+                    return
+                offset = polled.result()
+        finally:
+            with contextlib.suppress(Exception):
+                await lease.release()
+
+    services.supervisor.forever("telegram-poller", telegram.poll_timeout_s + 10.0, poll)
 
 
 async def stop_workers(services: Services, grace: float = 15.0) -> None:
     """Graceful: stop taking new work, let in-flight batches finish, then cancel stragglers."""
-    services.stopping.set()
+    await services.supervisor.stop(grace)
     if isinstance(services.routing, OrToolsEngine):
         await asyncio.to_thread(services.routing.close)  # waits for a running solve
     if services.route_changes.osrm is not None:
         await services.route_changes.osrm.close()
     if services.nlu is not None:
         await services.nlu.close()
-    if not services.tasks:
-        return
-    _done, pending = await asyncio.wait(services.tasks, timeout=grace)
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
-    services.tasks.clear()
+    if services.reader is not None:
+        with contextlib.suppress(Exception):  # Redis may be gone: the reclaimer tidies up
+            for shard in services.outbox.shards:
+                await services.outbox.sender.forget_consumer(shard, services.consumer(0))
+        await close(services.reader)
+        services.reader = None

@@ -37,6 +37,8 @@ class OutboundMessage:
     # 24-hour window): its id and the values of its numbered variables.
     template_id: str | None = None
     template_variables: tuple[tuple[str, str], ...] = ()
+    # The brand's own sender (a number, a messaging service), else the deployment's.
+    sender: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,9 @@ class InboundMessage:
     provider_id: str
     received_at: datetime
     media_urls: tuple[str, ...] = ()
+    # What it was sent to (our number or messaging service, our bot): how a reply finds
+    # the brand it belongs to. Empty when the channel serves one brand only.
+    recipient: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +74,8 @@ class StatusUpdate:
     provider_id: str
     status: ProviderStatus
     error_code: str | None = None
+    # Our own message id, when the provider's callback carries it back (Twilio's does).
+    message_id: str | None = None
 
 
 InboundSink = Callable[[InboundMessage], Awaitable[None]]

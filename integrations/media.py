@@ -26,10 +26,10 @@ class MediaTooLarge(ValueError):
 
 
 class MediaStore:
-    """Its own Redis client: photos are bytes, the service's client decodes text."""
+    """Given its own Redis client that does not decode (photos are bytes), which it closes."""
 
-    def __init__(self, redis_url: str, prefix: str, public_base_url: str, ttl_s: int) -> None:
-        self._redis = Redis.from_url(redis_url, decode_responses=False)
+    def __init__(self, redis: Redis, prefix: str, public_base_url: str, ttl_s: int) -> None:
+        self._redis = redis
         self._prefix = prefix
         self._base = public_base_url.rstrip("/")
         self._ttl = ttl_s

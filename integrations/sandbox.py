@@ -61,8 +61,11 @@ class SandboxChannel:
             pipe.rpush(self._feed(address), payload)
             pipe.ltrim(self._feed(address), -FEED_LENGTH, -1)
             pipe.expire(self._feed(address), FEED_TTL_S)
-            pipe.publish(self._live_channel, json.dumps({"address": address, "entry": entry}))
             await pipe.execute()
+        # Not in the pipeline: a cluster client refuses PUBLISH there.
+        await self._redis.publish(
+            self._live_channel, json.dumps({"address": address, "entry": entry})
+        )
 
     async def send(self, message: OutboundMessage) -> SendResult:
         provider_id = f"SBX{secrets.token_hex(12)}"

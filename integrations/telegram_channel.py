@@ -10,7 +10,6 @@ service links the chat to the delivery.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hmac
 import os
@@ -83,8 +82,6 @@ class TelegramChannel:
         )
         self.username = ""
         self._inbound: InboundSink | None = None
-        self._poller: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
 
     @property
     def name(self) -> str:
@@ -103,14 +100,13 @@ class TelegramChannel:
             )
         else:
             await self.bot.delete_webhook()
-            self._poller = asyncio.create_task(self._poll(), name="telegram-poll")
+
+    @property
+    def polling(self) -> bool:
+        """In polling mode the service runs `poll` in a loop (in one replica at a time)."""
+        return self._config.mode == "polling"
 
     async def stop(self) -> None:
-        self._stopping.set()
-        if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
         await self.bot.shutdown()
 
     # --- outbound -----------------------------------------------------------------
@@ -193,25 +189,26 @@ class TelegramChannel:
             )
         )
 
-    async def _poll(self) -> None:
-        """Polling mode (no public URL): long-poll getUpdates, acknowledging as we go."""
-        offset: int | None = None
-        while not self._stopping.is_set():
+    async def poll(self, offset: int | None) -> int | None:
+        """One long poll of getUpdates (no public URL); each update is handled, then
+        acknowledged by the next call's `offset`. An update already handled by a replica
+        that held the poll before is dropped as a duplicate by the service."""
+        updates = await self.bot.get_updates(
+            offset=offset,
+            timeout=self._config.poll_timeout_s,
+            allowed_updates=["message", "callback_query"],
+        )
+        for update in updates:
+            offset = update.update_id + 1
             try:
-                updates = await self.bot.get_updates(
-                    offset=offset,
-                    timeout=self._config.poll_timeout_s,
-                    allowed_updates=["message", "callback_query"],
-                )
-            except TelegramError:
-                await asyncio.sleep(2)
-                continue
-            for update in updates:
-                offset = update.update_id + 1
-                try:
-                    await self.handle(update)
-                except Exception:  # one bad update must not stop the poller
-                    log.exception("telegram.update_failed", update_id=update.update_id)
+                await self.handle(update)
+            except Exception:  # one bad update must not stop the poller
+                log.exception("telegram.update_failed", update_id=update.update_id)
+        return offset
+
+    @property
+    def poll_timeout_s(self) -> int:
+        return self._config.poll_timeout_s
 
     def routes(self, inbound: InboundSink, status: StatusSink) -> list[web.RouteDef]:
         self._inbound = inbound

@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
@@ -133,17 +134,21 @@ class TwilioChannel:
         cfg = self._config
         params: dict[str, Any] = {
             "to": self._address(message.to),
-            "status_callback": f"{cfg.public_base_url}{self.webhook_path}/status",
+            # Our id rides on the callback: a send whose answer we lost (a timeout, a crash)
+            # is still recorded as accepted when Twilio reports it, and not sent again.
+            "status_callback": f"{cfg.public_base_url}{self.webhook_path}/status"
+            f"?m={quote(message.message_id)}",
         }
         if message.template_id:  # a Content API template: Twilio renders it, no body
             params["content_sid"] = message.template_id
             params["content_variables"] = json.dumps(dict(message.template_variables))
         else:
             params["body"] = message.text
-        if cfg.messaging_service_sid:
-            params["messaging_service_sid"] = cfg.messaging_service_sid
+        sender = message.sender or cfg.messaging_service_sid or cfg.from_number or ""
+        if sender.startswith("MG"):
+            params["messaging_service_sid"] = sender
         else:
-            params["from_"] = self._address(cfg.from_number or "")
+            params["from_"] = self._address(sender)
         if message.media_urls and not message.template_id:
             params["media_url"] = list(message.media_urls)
         try:
@@ -177,6 +182,10 @@ class TwilioChannel:
     def _sender(self, raw: str) -> str | None:
         number = raw.removeprefix("whatsapp:")
         return to_e164(number, self._config.default_region)
+
+    def _recipient(self, params: dict[str, str]) -> str:
+        """What the customer wrote to: our messaging service, else our number."""
+        return params.get("MessagingServiceSid") or self._sender(params.get("To", "")) or ""
 
     async def _fetch_media(self, params: dict[str, str]) -> tuple[str, ...]:
         count = int(params.get("NumMedia", "0") or 0)
@@ -220,6 +229,7 @@ class TwilioChannel:
                     provider_id=params["MessageSid"],
                     received_at=datetime.now(UTC),
                     media_urls=media,
+                    recipient=self._recipient(params),
                 )
             )
             return web.Response(text=EMPTY_TWIML, content_type="text/xml")
@@ -234,6 +244,7 @@ class TwilioChannel:
                         provider_id=params["MessageSid"],
                         status=mapped,
                         error_code=params.get("ErrorCode") or None,
+                        message_id=request.query.get("m") or None,
                     )
                 )
             return web.Response(status=204)

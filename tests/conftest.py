@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from bot.app import create_app
 from bot.base.logs import configure_logging
+from bot.base.redisconn import close, connect
 from bot.config import Settings
 from bot.devrun import free_port, private_redis, redis_answers
 from bot.nlu.model import (
@@ -26,6 +27,7 @@ from bot.nlu.model import (
     wait_ready,
 )
 from bot.services import SERVICES, Services
+from tests.redis_servers import Cluster, SentinelSet, cluster, sentinel_set
 
 configure_logging("info", json=True)
 
@@ -117,22 +119,68 @@ def rasa() -> RasaServer:
     return _Rasa.server
 
 
+TOPOLOGIES = ("standalone", "sentinel", "cluster")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A module marked `all_topologies` runs each of its Redis tests on a standalone
+    server, on Sentinel and on Cluster."""
+    if "topology" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
+        "all_topologies"
+    ):
+        metafunc.parametrize("topology", TOPOLOGIES, indirect=True)
+
+
 @pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url, decode_responses=True)
-    await client.flushdb()
+def topology(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", "standalone"))
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[Cluster]:
+    """A real Redis Cluster (3 masters, 3 replicas), started once per session."""
+    with cluster() as found:
+        yield found
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel() -> Iterator[SentinelSet]:
+    """A real Sentinel set-up (master, replica, 3 sentinels), started once per session."""
+    with sentinel_set() as found:
+        yield found
+
+
+@pytest.fixture
+def redis_topology(
+    request: pytest.FixtureRequest, topology: str, redis_url: str
+) -> dict[str, object]:
+    """The Settings fields that point at the chosen topology's servers."""
+    if topology == "cluster":
+        found: Cluster = request.getfixturevalue("redis_cluster")
+        return {"redis_url": found.url, "redis_cluster": True}
+    if topology == "sentinel":
+        sentinels: SentinelSet = request.getfixturevalue("redis_sentinel")
+        return {"redis_url": redis_url, "redis_sentinels": sentinels.addresses}
+    return {"redis_url": redis_url}
+
+
+@pytest.fixture
+async def redis(settings: Settings) -> AsyncIterator[Redis]:
+    """A client of the test's topology (our own factory), the data flushed first."""
+    client = connect(settings.redis, max_connections=8)
+    await client.flushall()
     yield client
-    await client.aclose()
+    await close(client)
 
 
 @pytest.fixture
-def settings(redis_url: str) -> Settings:
+def settings(redis_topology: dict[str, object]) -> Settings:
     return Settings(
-        redis_url=redis_url,
         public_base_url="http://127.0.0.1:8080",
         demo=True,
         sandbox=True,
         workers=2,
+        outbox_shards=4,
         scheduler_interval=0.05,
         outbox_backoff_base=0.05,
         outbox_backoff_cap=0.2,
@@ -140,6 +188,7 @@ def settings(redis_url: str) -> Settings:
         outbox_block_ms=50,
         allow_clock_control=True,
         log_json=True,
+        **redis_topology,  # type: ignore[arg-type]
     )
 
 

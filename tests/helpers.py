@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from bot.config import Settings
 from bot.events.auth import sign
 
 T = TypeVar("T")
@@ -51,3 +52,13 @@ def signed_headers(secret: str, body: bytes, timestamp: int | None = None) -> di
 
 def dumps(event: dict[str, Any]) -> bytes:
     return json.dumps(event).encode()
+
+
+def redis_env(settings: Settings) -> dict[str, str]:
+    """The environment that points a child process at the test's Redis topology."""
+    return {
+        "REDIS_URL": settings.redis_url,
+        "REDIS_SENTINELS": ",".join(f"{h}:{p}" for h, p in settings.redis_sentinels),
+        "REDIS_CLUSTER": "true" if settings.redis_cluster else "false",
+        "DOORSTEP_OUTBOX_SHARDS": str(settings.outbox_shards),
+    }

@@ -3,27 +3,32 @@
 from __future__ import annotations
 
 import asyncio
-import sys
-
-from redis.asyncio import Redis
 
 from bot.base.clock import Clock
-from bot.base.keys import Keys
 from bot.base.metrics import Metrics
+from bot.base.redisconn import connect
+from bot.config import Settings
 from bot.messaging.outbox import Outbox
 from integrations.base import ChannelRegistry
 from tests.scripted_channel import ScriptedChannel
 
 
-async def main(url: str) -> None:
-    redis = Redis.from_url(url, decode_responses=True)
-    keys = Keys()
+async def main() -> None:
+    settings = Settings.from_env()  # REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER: the test's
+    redis = connect(settings.redis)
+    keys = settings.keys
     registry = ChannelRegistry()
     registry.register(ScriptedChannel(block=asyncio.Event()))  # never set: hangs forever
     outbox = Outbox(redis, keys, registry, Clock(redis, keys.clock_offset()), Metrics())
     print("ready", flush=True)
-    await outbox.run_sender("doomed-worker", asyncio.Event())
+    stopping = asyncio.Event()
+    await asyncio.gather(
+        *(
+            outbox.sender.run_shard(shard, "doomed-worker", redis, lambda: None, stopping)
+            for shard in outbox.shards
+        )
+    )
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]))
+    asyncio.run(main())

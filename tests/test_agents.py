@@ -8,6 +8,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from aiohttp import ClientSession
 from redis.asyncio import Redis
 
@@ -20,6 +21,9 @@ from tests import factories as f
 from tests.conftest import start_client
 from tests.helpers import Client, eventually, post_event
 from tests.test_inbound import phone_texts, reply
+
+# Every test here runs on standalone Redis, on Sentinel and on Cluster.
+pytestmark = pytest.mark.all_topologies
 
 PASSWORD = "correct-horse-battery"
 
@@ -281,7 +285,7 @@ async def test_an_escalation_waiting_too_long_is_counted_and_announced_once(
     metrics = await (await client.get("/metrics")).text()
     assert 'doorstep_escalations_overdue{brand="demo"} 1.0' in metrics
     alerts = []
-    async for key in services.redis.scan_iter(match=services.keys.message("*")):
+    async for key in services.redis.scan_iter(match=services.keys.message_pattern()):
         message = await services.redis.hgetall(key)
         if message.get("type") == "escalation.overdue":
             alerts.append(json.loads(message["text"]))

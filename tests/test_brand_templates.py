@@ -18,6 +18,9 @@ from tests.helpers import Client, eventually, post_event
 from tests.test_agents import add_agent, agent_session
 from tests.test_inbound import phone_texts
 
+# Every test here runs on standalone Redis, on Sentinel and on Cluster.
+pytestmark = pytest.mark.all_topologies
+
 SLOT = "/console/api/admin/templates"
 
 

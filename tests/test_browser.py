@@ -199,7 +199,7 @@ async def test_an_agent_takes_over_replies_and_hands_back(talking_page: Any, red
     await expect(out.nth(3)).to_contain_text("booked for")
 
     # An agent of another brand gets nothing for that delivery, even by URL.
-    keys = Keys()
+    keys = Keys()  # the default prefix, as the app under test uses
     await BrandStore(redis, keys).save(BrandSettings(brand_id="rival", display_name="Rival"))
     rival = Agent(brand_id="rival", username="eve", name="Eve")
     await AccountStore(redis, keys).create(rival, "rival-password-1")

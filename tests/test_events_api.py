@@ -12,6 +12,9 @@ from bot.services import Services
 from tests import factories as f
 from tests.helpers import DEMO_KEY, Client, dumps, eventually, post_event, signed_headers
 
+# Every test here runs on standalone Redis, on Sentinel and on Cluster.
+pytestmark = pytest.mark.all_topologies
+
 
 async def keys_count(redis: Redis, pattern: str) -> int:
     return len([k async for k in redis.scan_iter(match=pattern)])

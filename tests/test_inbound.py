@@ -6,6 +6,7 @@ import asyncio
 import json
 from datetime import UTC, datetime
 
+import pytest
 from redis.asyncio import Redis
 
 from bot.app import create_app
@@ -16,6 +17,9 @@ from integrations.base import InboundMessage
 from tests import factories as f
 from tests.conftest import start_client
 from tests.helpers import Client, eventually, post_event
+
+# Every test here runs on standalone Redis, on Sentinel and on Cluster.
+pytestmark = pytest.mark.all_topologies
 
 PHONE = "+12125550142"
 
@@ -180,7 +184,9 @@ async def test_reply_left_by_a_crashed_process_is_handled_by_the_sweeper(
         "sender": PHONE,
     }
     await redis.rpush(services.keys.inbox("demo/d1"), json.dumps(entry))
-    await redis.zadd(services.keys.pending_inboxes(), {"demo/d1": 1.0})
+    await redis.zadd(
+        services.keys.pending_inboxes(services.keys.inbox_shard("demo/d1")), {"demo/d1": 1.0}
+    )
     assert await services.inbound.sweep() == 1
     assert await customer_said(services) == ["are you coming?"]
     assert await redis.llen(services.keys.inbox("demo/d1")) == 0

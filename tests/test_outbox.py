@@ -23,8 +23,11 @@ from bot.messaging.outbox import NewMessage
 from bot.services import SERVICES, Services
 from integrations.base import RetryAfter, StatusUpdate
 from tests.conftest import start_client
-from tests.helpers import eventually
+from tests.helpers import eventually, redis_env
 from tests.scripted_channel import ScriptedChannel, refused, registry_with, server_error
+
+# Every test here runs on standalone Redis, on Sentinel and on Cluster.
+pytestmark = pytest.mark.all_topologies
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,6 +103,11 @@ async def test_retry_after_is_honoured(svc: Services, provider: ScriptedChannel)
     await eventually(lambda: status_of(svc, message_id), lambda r: r["status"] == "sent")
 
 
+def shard_of(svc: Services) -> int:
+    """The outbox shard of the test messages' recipient."""
+    return svc.keys.shard_of("scripted", "+12125550142")
+
+
 async def test_permanent_error_goes_to_dead_letters_at_once(
     svc: Services, provider: ScriptedChannel, redis: Redis
 ) -> None:
@@ -107,7 +115,7 @@ async def test_permanent_error_goes_to_dead_letters_at_once(
     message_id = await svc.outbox.submit(message())
     record = await eventually(lambda: status_of(svc, message_id), lambda r: r["status"] == "failed")
     assert record["attempts"] == 1 and record["error_code"] == "21211"
-    dead = await redis.xrange(svc.keys.dead_letters())
+    dead = await redis.xrange(svc.keys.dead_letters(shard_of(svc)))
     assert [d[1]["id"] for d in dead] == [message_id]
 
 
@@ -122,7 +130,7 @@ async def test_exhausted_retries_go_to_dead_letters(
     )
     assert record["attempts"] == attempts
     assert str(record["error"]).startswith(f"gave up after {attempts} attempts")
-    assert len(await redis.xrange(svc.keys.dead_letters())) == 1
+    assert len(await redis.xrange(svc.keys.dead_letters(shard_of(svc)))) == 1
     assert provider.sent == []
 
 
@@ -131,8 +139,10 @@ async def test_replayed_stream_entry_does_not_send_twice(
 ) -> None:
     message_id = await svc.outbox.submit(message())
     await eventually(lambda: status_of(svc, message_id), lambda r: r["status"] == "sent")
-    await redis.xadd(svc.keys.outbox(), {"id": message_id})  # e.g. a reclaimed duplicate
-    await eventually(lambda: redis.xlen(svc.keys.outbox()), lambda n: n == 0)
+    await redis.xadd(
+        svc.keys.outbox(shard_of(svc)), {"id": message_id}
+    )  # e.g. a reclaimed duplicate
+    await eventually(lambda: redis.xlen(svc.keys.outbox(shard_of(svc))), lambda n: n == 0)
     assert len(provider.sent) == 1
 
 
@@ -189,10 +199,9 @@ async def test_message_held_by_a_killed_worker_is_reclaimed_and_sent_once(
             sys.executable,
             "-m",
             "tests.stuck_sender",
-            fast.redis_url,
             cwd=ROOT,
             stdout=asyncio.subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env={**os.environ, "PYTHONPATH": str(ROOT), **redis_env(fast)},
         )
         assert worker.stdout is not None
         assert (await worker.stdout.readline()).strip() == b"ready"

@@ -79,11 +79,12 @@ async def transcript(services: Services) -> list[dict[str, Any]]:
 
 
 async def test_an_sms_goes_out_through_the_messages_api(app: Client, fake: FakeTwilio) -> None:
-    status, _ = await post_event(app, f.delivery_created("d1", phone=PHONE))
+    status, body = await post_event(app, f.delivery_created("d1", phone=PHONE))
     assert status == 202
     (sent,) = await eventually(fake.sent, lambda x: len(x) == 1)
     assert sent["To"] == PHONE and sent["MessagingServiceSid"] == "MG123"
-    assert sent["StatusCallback"].endswith("/webhooks/twilio/sms/status")
+    # The callback carries our id: a send whose answer is lost is still recorded.
+    assert sent["StatusCallback"].endswith(f"/webhooks/twilio/sms/status?m={body['messages'][0]}")
     assert sent["auth"].startswith("Basic ")
     resp = await app.get("/v1/deliveries/d1", headers={"Authorization": "Bearer demo-key"})
     (message,) = (await resp.json())["messages"]

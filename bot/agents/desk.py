@@ -59,6 +59,7 @@ if not state then return 'gone' end
 if state == 'held' then return redis.call('HGET', KEYS[1], 'agent') end
 redis.call('HSET', KEYS[1], 'state', 'held', 'agent', ARGV[1], 'claimed_at', ARGV[2])
 redis.call('ZREM', KEYS[2], ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[3])
 return 'ok'
 """
 
@@ -113,7 +114,7 @@ class Desk:
         return sorted(str(c) for c in await self.redis.smembers(self._held_key(brand_id)))
 
     def _held_key(self, brand_id: str) -> str:
-        return f"{self.keys.agent_queue(brand_id)}:held"
+        return self.keys.held(brand_id)
 
     async def _rows(
         self, brand_id: str, entries: list[tuple[str, float | None]], now: float
@@ -178,12 +179,15 @@ class Desk:
         conversation = f"{brand_id}/{delivery_id}"
         result = str(
             await self._claim(
-                keys=[self.keys.handoff(conversation), self.keys.agent_queue(brand_id)],
+                keys=[
+                    self.keys.handoff(conversation),
+                    self.keys.agent_queue(brand_id),
+                    self.keys.held(brand_id),
+                ],
                 args=[agent.username, self.clock.timestamp(), conversation],
             )
         )
         if result == "ok":
-            await self.redis.sadd(self._held_key(brand_id), conversation)
             await self._note(brand_id, delivery_id, agent, "claimed", kind="event")
             await self.publish(brand_id, "claimed", delivery_id)
         return result
@@ -233,8 +237,9 @@ class Desk:
             tx.delete(self.keys.handoff(conversation))
             tx.zrem(self.keys.agent_queue(brand_id), conversation)
             tx.srem(self._held_key(brand_id), conversation)
-            tx.delete(self.keys.conversation(conversation))  # the bot starts afresh
             await tx.execute()
+        # The conversation's own slot: the bot starts afresh.
+        await self.redis.delete(self.keys.conversation(conversation))
         await self._note(brand_id, delivery_id, agent, "handed back to the bot", kind="event")
         await self.publish(brand_id, "released", delivery_id)
 

@@ -24,6 +24,7 @@ from bot.base.brands import BrandStore
 from bot.base.clock import Clock
 from bot.base.httperrors import ApiError, field_errors
 from bot.base.keys import Keys
+from bot.base.live import LiveHub
 from bot.base.store import DeliveryRecord, Store
 from bot.base.values import Window
 from bot.config import Settings
@@ -51,6 +52,7 @@ class ConsoleServices(Protocol):
     executor: Executor
     brand_templates: BrandTemplates
     renderer: Renderer
+    live: LiveHub
 
 
 SERVICES = web.AppKey[ConsoleServices]("console")
@@ -358,23 +360,19 @@ async def live(request: web.Request) -> web.WebSocketResponse:
     services = request.app[SERVICES]
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
-    pubsub = services.redis.pubsub()
-    await pubsub.subscribe(services.keys.desk_events(agent.brand_id))
 
-    async def forward() -> None:
-        async for message in pubsub.listen():
-            if message["type"] == "message":
-                await ws.send_str(str(message["data"]))
+    async def forward(queue: asyncio.Queue[str]) -> None:
+        while True:
+            await ws.send_str(await queue.get())
 
-    task = asyncio.create_task(forward())
-    try:
-        async for msg in ws:
-            if msg.type == WSMsgType.ERROR:
-                break
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-        await pubsub.unsubscribe()
-        await pubsub.aclose()  # type: ignore[no-untyped-call]
+    with services.live.listen(agent.brand_id) as queue:
+        task = asyncio.create_task(forward(queue))
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.ERROR:
+                    break
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
     return ws

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import time as clock
 from datetime import time
@@ -87,6 +88,22 @@ class BrandSettings(BaseModel):
     webhook_url: str | None = None
     # Message type -> its approved WhatsApp template (outside the 24-hour window).
     whatsapp_templates: dict[str, WhatsAppTemplate] = Field(default_factory=dict)
+    # The brand's own sender per channel (an SMS/WhatsApp number in E.164 or a Twilio
+    # Messaging Service SID): its messages go out from it, and a reply sent to it
+    # belongs to this brand only. Without one, the deployment's sender is shared.
+    senders: dict[str, str] = Field(default_factory=dict, max_length=8)
+
+    @field_validator("senders")
+    @classmethod
+    def _senders(cls, value: dict[str, str]) -> dict[str, str]:
+        for channel, sender in value.items():
+            if not re.fullmatch(r"[a-z_]{1,20}", channel):
+                raise ValueError(f"unknown channel {channel!r}")
+            if not re.fullmatch(r"\+[1-9]\d{6,14}|MG[0-9a-fA-F]{32}|[A-Za-z0-9_]{1,64}", sender):
+                raise ValueError(
+                    f"{channel}: a sender is an E.164 number or a Messaging Service SID"
+                )
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -133,6 +150,14 @@ class BrandStore:
         self._api_keys: dict[str, tuple[float, str | None]] = {}
 
     async def save(self, settings: BrandSettings) -> None:
+        """Store the settings; a sender another brand already has is refused
+        (ValueError): replies to it would otherwise reach the wrong brand."""
+        for channel, sender in settings.senders.items():
+            key = self._keys.sender_brand(channel, sender)
+            if not await self._redis.set(key, settings.brand_id, nx=True):
+                owner = await self._redis.get(key)
+                if owner is not None and str(owner) != settings.brand_id:
+                    raise ValueError(f"the {channel} sender {sender} belongs to another brand")
         key = self._keys.brand(settings.brand_id)
         await self._redis.hset(key, "settings", settings.model_dump_json())
         await self._redis.sadd(self._keys.brands(), settings.brand_id)

@@ -16,13 +16,19 @@ class ApiError(Exception):
     """Raised by handlers; rendered by `error_middleware` as a JSON body."""
 
     def __init__(
-        self, status: int, error: str, detail: str, fields: list[dict[str, str]] | None = None
+        self,
+        status: int,
+        error: str,
+        detail: str,
+        fields: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
         self.error = error
         self.detail = detail
         self.fields = fields
+        self.headers = headers
 
 
 def field_errors(exc: ValidationError, whole: str = "") -> list[dict[str, str]]:
@@ -60,7 +66,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return response
     except ApiError as exc:
         status = exc.status
-        return web.json_response(error_body(exc.error, exc.detail, exc.fields), status=exc.status)
+        return web.json_response(
+            error_body(exc.error, exc.detail, exc.fields), status=exc.status, headers=exc.headers
+        )
     except web.HTTPRequestEntityTooLarge as exc:  # from request.read() past client_max_size
         status = 413
         return web.json_response(

@@ -1,12 +1,35 @@
 """Every Redis key Doorstep uses, built in one place from named prefixes.
 
-Keys that a Lua script or a MULTI touches together share a `{hash tag}` so that
-they land on one Redis Cluster slot.
+Slots (Redis Cluster). Every MULTI and every Lua script touches keys of ONE hash slot:
+the keys it writes together share a `{hash tag}`, chosen so that the busy state is
+spread over the whole cluster and no brand is one shard:
+
+- `{<brand>/<delivery>}` (the conversation): the delivery record, its message-id list,
+  transcript, conversation state, inbox, inbox failures and seen replies, lock, case.
+  Written together by put-delivery, reply-in (seen mark + inbox append), the drain.
+- `{o<n>}` (outbox shard n of `shards`): the shard's stream, due set, dead letters,
+  message hashes and supersession marks. Submit, record a send, retry, dead-letter,
+  move-due and reclaim each stay in it.
+- `{i<n>}` (inbox shard n): the sweeper's index of conversations with unhandled replies.
+- `{desk:<brand>}`: the brand's agent queue, held set and hand-off hashes: hand-off,
+  claim (a script) and hand-back are one transaction each. A brand's desk is one slot:
+  it carries escalations only, a few a minute.
+- `{brand:<brand>}`: the brand's settings, template overrides and their version lists
+  (template save is a script).
+- untagged: keys used alone: routes, API keys, sessions, tokens, event and reply
+  marks, addresses, opt-outs, saved places, links.
+
+A message's outbox shard follows from its recipient (`shard_of`), so one customer's
+messages stay in order on one stream; the shard is part of the message id, so every
+key of a message is found from the id alone. What must change in several slots
+(an event: its deliveries, route and messages; a reply's index entry and its inbox)
+is written in ordered, idempotent steps, not one transaction: README "Design".
 """
 
 from __future__ import annotations
 
 import secrets
+import zlib
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -17,11 +40,27 @@ class Keys:
     """Key builder; `prefix` lets several deployments (or test runs) share one Redis."""
 
     prefix: str = "ds"
+    # How many outbox (and inbox-index) shards: streams that sending is spread over.
+    shards: int = 16
+
+    def shard_of(self, channel: str, address: str) -> int:
+        """The outbox shard of a recipient: stable, so their messages stay in order."""
+        return zlib.crc32(f"{channel}:{address}".encode()) % self.shards
+
+    def conversation_id(self, brand_id: str, delivery_id: str) -> str:
+        """A conversation is one delivery's: `<brand>/<delivery>`, also its slot's tag."""
+        return f"{brand_id}/{delivery_id}"
+
+    def _conv(self, brand_id: str, delivery_id: str) -> str:
+        return f"{self.prefix}:c:{{{brand_id}/{delivery_id}}}"
+
+    def _c(self, conversation: str) -> str:
+        return f"{self.prefix}:c:{{{conversation}}}"
 
     # --- brands -------------------------------------------------------------
     def brand(self, brand_id: str) -> str:
         """Hash: the brand's settings as JSON under field `settings`."""
-        return f"{self.prefix}:brand:{brand_id}"
+        return f"{self.prefix}:brand:{{brand:{brand_id}}}"
 
     def brands(self) -> str:
         """Set of every brand id."""
@@ -37,29 +76,50 @@ class Keys:
         return f"{self.prefix}:evt:{brand_id}:{event_id}"
 
     def inbound_seen(self, channel: str, provider_id: str) -> str:
-        """String with TTL: a provider message id already taken in."""
+        """String with TTL: a provider message id already taken in (the fast duplicate
+        check before the conversation is known; the exact one is `replies_seen`)."""
         return f"{self.prefix}:in:{channel}:{provider_id}"
+
+    def replies_seen(self, conversation: str) -> str:
+        """Set: provider ids of replies already in this conversation's inbox; checked
+        and added in the same script as the inbox append, so a provider's retry of a
+        webhook whose first write failed is taken in, and a duplicate never is."""
+        return f"{self._c(conversation)}:seen"
 
     # --- deliveries and routes ---------------------------------------------
     def delivery(self, brand_id: str, delivery_id: str) -> str:
         """String: the delivery record as JSON."""
-        return f"{self.prefix}:dlv:{{{brand_id}}}:{delivery_id}"
+        return f"{self._conv(brand_id, delivery_id)}:dlv"
 
     def route(self, brand_id: str, route_id: str) -> str:
         """String: the route record as JSON."""
-        return f"{self.prefix}:route:{{{brand_id}}}:{route_id}"
+        return f"{self.prefix}:route:{brand_id}:{route_id}"
 
-    def address(self, channel: str, address: str) -> str:
-        """String: `brand_id/delivery_id` of the newest delivery reachable at this address."""
-        return f"{self.prefix}:addr:{channel}:{address}"
+    def address(self, brand_id: str, channel: str, address: str) -> str:
+        """String: the delivery id of this brand's newest delivery reachable at this address.
+
+        Scoped by brand: another brand delivering to the same number never takes this
+        brand's customer's replies (an inbound message finds its brand first, from
+        what it was sent to)."""
+        return f"{self.prefix}:addr:{brand_id}:{channel}:{address}"
+
+    def sender_brand(self, channel: str, sender: str) -> str:
+        """String: the brand whose messages go out from this sender (an SMS number, a
+        Twilio messaging service, a WhatsApp sender): how a reply finds its brand."""
+        return f"{self.prefix}:sender:{channel}:{sender}"
+
+    def address_brands(self, channel: str, address: str) -> str:
+        """Sorted set: the brands with a delivery to this address, by the newest one's
+        time; a reply to a sender no brand claims goes to a brand only if it is alone."""
+        return f"{self.prefix}:addrbrands:{channel}:{address}"
 
     def delivery_messages(self, brand_id: str, delivery_id: str) -> str:
         """List of message ids sent (or to be sent) about a delivery, oldest first."""
-        return f"{self.prefix}:dlvmsgs:{{{brand_id}}}:{delivery_id}"
+        return f"{self._conv(brand_id, delivery_id)}:msgs"
 
     def transcript(self, brand_id: str, delivery_id: str) -> str:
         """List of JSON transcript entries (in and out) of a delivery's conversation."""
-        return f"{self.prefix}:log:{{{brand_id}}}:{delivery_id}"
+        return f"{self._conv(brand_id, delivery_id)}:log"
 
     def customer_wrote(self, brand_id: str, channel: str, address: str) -> str:
         """String: set for a day after this address last wrote to this brand on this
@@ -73,31 +133,44 @@ class Keys:
     # --- conversations ------------------------------------------------------
     def inbox(self, conversation: str) -> str:
         """List: replies of one conversation waiting to be handled, in arrival order."""
-        return f"{self.prefix}:inbox:{{{conversation}}}"
+        return f"{self._c(conversation)}:inbox"
 
     def inbox_failures(self, conversation: str) -> str:
         """Hash: failed attempts at handling a reply, by provider id (poison replies)."""
-        return f"{self.prefix}:inbox-failures:{{{conversation}}}"
+        return f"{self._c(conversation)}:inbox-failures"
 
     def conversation_lock(self, conversation: str) -> str:
         """String with TTL: held by the one process draining a conversation's inbox."""
-        return f"{self.prefix}:lock:{{{conversation}}}"
+        return f"{self._c(conversation)}:lock"
 
-    def pending_inboxes(self) -> str:
-        """Sorted set of conversations with unhandled replies, by arrival time (crash sweep)."""
-        return f"{self.prefix}:inboxes"
+    def pending_inboxes(self, shard: int) -> str:
+        """Sorted set of conversations with unhandled replies, by arrival (crash sweep);
+        one per inbox shard (`inbox_shard`)."""
+        return f"{self.prefix}:inboxes:{{i{shard}}}"
+
+    def inbox_shard(self, conversation: str) -> int:
+        return zlib.crc32(conversation.encode()) % self.shards
+
+    def _desk(self, brand_id: str) -> str:
+        return f"{self.prefix}:desk:{{desk:{brand_id}}}"
 
     def agent_queue(self, brand_id: str) -> str:
         """Sorted set: conversations waiting for a person, by the time they started waiting."""
-        return f"{self.prefix}:queue:{brand_id}"
+        return f"{self._desk(brand_id)}:queue"
+
+    def held(self, brand_id: str) -> str:
+        """Set: conversations an agent holds."""
+        return f"{self._desk(brand_id)}:held"
 
     def handoff(self, conversation: str) -> str:
-        """Hash: why and since when a conversation waits for (or is held by) a person."""
-        return f"{self.prefix}:handoff:{{{conversation}}}"
+        """Hash: why and since when a conversation waits for (or is held by) a person.
+        In the desk's slot (with the queue), not the conversation's: claiming is atomic."""
+        brand_id, _, delivery_id = conversation.partition("/")
+        return f"{self._desk(brand_id)}:h:{delivery_id}"
 
     def conversation(self, conversation: str) -> str:
         """String (JSON): the conversation engine's state, e.g. the question it is waiting on."""
-        return f"{self.prefix}:conv:{{{conversation}}}"
+        return f"{self._c(conversation)}:state"
 
     def saved_place(self, brand_id: str, address_hash: str) -> str:
         """String: the safe place a customer asked us to remember for an address."""
@@ -118,7 +191,7 @@ class Keys:
 
     def desk_events(self, brand_id: str) -> str:
         """Pub/sub channel: live updates for a brand's agent console."""
-        return f"{self.prefix}:desk:{brand_id}"
+        return f"{self.prefix}:desk-events:{brand_id}"
 
     def telegram_ref(self, ref: str) -> str:
         """String: the conversation a Telegram deep-link reference opens."""
@@ -126,32 +199,51 @@ class Keys:
 
     def case(self, brand_id: str, delivery_id: str) -> str:
         """Hash: an open damage / missing-parcel case with the photos on both sides."""
-        return f"{self.prefix}:case:{brand_id}:{delivery_id}"
+        return f"{self._conv(brand_id, delivery_id)}:case"
 
     # --- outbox -------------------------------------------------------------
+    def _shard(self, shard: int) -> str:
+        return f"{self.prefix}:o:{{o{shard}}}"
+
+    def message_shard(self, message_id: str) -> int:
+        """The shard a message id names (`m...s<n>`; an id without one is shard 0)."""
+        head, sep, tail = message_id.rpartition("s")
+        if not sep or not head.startswith("m") or not tail.isdigit():
+            return 0
+        return int(tail) % self.shards
+
     def message(self, message_id: str) -> str:
-        """Hash: one outbound message, its status and its history."""
-        return f"{self.prefix}:msg:{message_id}"
+        """Hash: one outbound message, its status and its history (in its shard's slot)."""
+        return f"{self._shard(self.message_shard(message_id))}:m:{message_id}"
+
+    def message_pattern(self) -> str:
+        """A SCAN pattern matching every message hash of every shard (tests, tooling)."""
+        return f"{self.prefix}:o:*:m:*"
 
     def provider_message(self, channel: str, provider_id: str) -> str:
         """String: our message id for a provider's message id (status callbacks)."""
         return f"{self.prefix}:pmsg:{channel}:{provider_id}"
 
-    def outbox(self) -> str:
+    def outbox(self, shard: int) -> str:
         """Stream of message ids ready to send, read by the `senders` consumer group."""
-        return f"{self.prefix}:{{outbox}}:stream"
+        return f"{self._shard(shard)}:stream"
 
-    def dead_letters(self) -> str:
+    def dead_letters(self, shard: int) -> str:
         """Stream of messages that failed for good (permanent error or retries exhausted)."""
-        return f"{self.prefix}:{{outbox}}:dead"
+        return f"{self._shard(shard)}:dead"
 
-    def due(self) -> str:
+    def due(self, shard: int) -> str:
         """Sorted set: message ids by the time they become due (deferred or retrying)."""
-        return f"{self.prefix}:{{outbox}}:due"
+        return f"{self._shard(shard)}:due"
 
-    def supersede(self, key: str) -> str:
-        """String: the newest message id for a supersession key such as `eta:<delivery>`."""
-        return f"{self.prefix}:sup:{key}"
+    def supersede(self, shard: int, key: str) -> str:
+        """String: the newest message id for a supersession key such as `eta:<delivery>`
+        (in the shard of the recipient it concerns)."""
+        return f"{self._shard(shard)}:sup:{key}"
+
+    def lease(self, name: str) -> str:
+        """String with TTL: which process holds a job only one may run (Telegram polling)."""
+        return f"{self.prefix}:lease:{name}"
 
     # --- misc ---------------------------------------------------------------
     def clock_offset(self) -> str:

@@ -64,3 +64,25 @@ class Metrics:
             "Messages in the dead-letter stream.",
             registry=self.registry,
         )
+        self.worker_up = Gauge(
+            "doorstep_worker_up",
+            "1 while a background loop runs, 0 while it is down or restarting.",
+            ["loop"],
+            registry=self.registry,
+        )
+        self.worker_restarts = Counter(
+            "doorstep_worker_restarts_total",
+            "Times a background loop failed and was restarted by the supervisor.",
+            ["loop"],
+            registry=self.registry,
+        )
+        self.outbox_lag = Gauge(
+            "doorstep_outbox_lag_seconds",
+            "Age of the oldest message ready to send (0 when none waits).",
+            registry=self.registry,
+        )
+        self.backpressure = Counter(
+            "doorstep_backpressure_total",
+            "Events refused with 503 because the outbox was too deep or too late.",
+            registry=self.registry,
+        )

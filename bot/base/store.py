@@ -106,47 +106,69 @@ class Store:
     async def get_deliveries(self, brand_id: str, ids: list[str]) -> list[DeliveryRecord | None]:
         if not ids:
             return []
-        raws = await self._redis.mget([self._keys.delivery(brand_id, i) for i in ids])
+        raws = await get_many(self._redis, [self._keys.delivery(brand_id, i) for i in ids])
         return [None if r is None else DeliveryRecord.model_validate_json(r) for r in raws]
 
     async def put_delivery(self, record: DeliveryRecord) -> None:
-        async with self._redis.pipeline(transaction=True) as tx:
-            self.queue_deliveries(tx, [record])
-            await tx.execute()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            self.queue_deliveries(pipe, [record])
+            await pipe.execute()
 
-    def queue_deliveries(self, tx: Pipeline, records: list[DeliveryRecord]) -> None:
-        """Add the writes of `records` to a transaction the caller executes."""
+    def queue_deliveries(self, pipe: Pipeline, records: list[DeliveryRecord]) -> None:
+        """Add the writes of `records` to the caller's (non-transactional) pipeline.
+
+        The record, then the brand's address index, then the address's list of brands:
+        three slots, each write idempotent, so a step that fails is simply repeated."""
         for record in records:
-            tx.set(
+            pipe.set(
                 self._keys.delivery(record.brand_id, record.delivery_id),
                 record.model_dump_json(),
                 ex=self._ttl,
             )
-            tx.set(
-                self._keys.address(record.channel, record.contact),
-                f"{record.brand_id}/{record.delivery_id}",
+            pipe.set(
+                self._keys.address(record.brand_id, record.channel, record.contact),
+                record.delivery_id,
                 ex=self._ttl,
             )
+            brands = self._keys.address_brands(record.channel, record.contact)
+            pipe.zadd(brands, {record.brand_id: record.created_at.timestamp()}, nx=True)
+            pipe.expire(brands, self._ttl)
 
-    async def delivery_at(self, channel: str, contact: str) -> tuple[str, str] | None:
-        """(brand, delivery) of the newest delivery reachable at a channel address."""
-        raw = await self._redis.get(self._keys.address(channel, contact))
-        if raw is None:
+    async def delivery_at(
+        self, channel: str, contact: str, recipient: str = ""
+    ) -> tuple[str, str] | None:
+        """(brand, delivery) a customer's message belongs to: the newest delivery of the
+        brand that owns the sender it was sent to; with a sender no brand claims (one
+        number for the whole deployment), the brand that delivered to this address first
+        among those with a live delivery there, so a brand sending an event with another
+        brand's customer's number never takes over that customer's replies."""
+        if recipient:
+            owner = await self._redis.get(self._keys.sender_brand(channel, recipient))
+            if owner is not None:
+                found = await self._redis.get(self._keys.address(str(owner), channel, contact))
+                return None if found is None else (str(owner), str(found))
+        brands = await self._redis.zrange(self._keys.address_brands(channel, contact), 0, -1)
+        if not brands:
             return None
-        brand_id, _, delivery_id = str(raw).partition("/")
-        return brand_id, delivery_id
+        ids = await get_many(
+            self._redis, [self._keys.address(str(b), channel, contact) for b in brands]
+        )
+        for brand_id, delivery_id in zip(brands, ids, strict=True):
+            if delivery_id is not None:
+                return str(brand_id), str(delivery_id)
+        return None
 
     async def get_route(self, brand_id: str, route_id: str) -> RouteRecord | None:
         raw = await self._redis.get(self._keys.route(brand_id, route_id))
         return None if raw is None else RouteRecord.model_validate_json(raw)
 
     async def put_route(self, record: RouteRecord) -> None:
-        async with self._redis.pipeline(transaction=True) as tx:
-            self.queue_route(tx, record)
-            await tx.execute()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            self.queue_route(pipe, record)
+            await pipe.execute()
 
-    def queue_route(self, tx: Pipeline, record: RouteRecord) -> None:
-        tx.set(
+    def queue_route(self, pipe: Pipeline, record: RouteRecord) -> None:
+        pipe.set(
             self._keys.route(record.brand_id, record.route_id),
             record.model_dump_json(),
             ex=self._ttl,
@@ -162,6 +184,15 @@ class Store:
             str(x)
             for x in await self._redis.lrange(self._keys.transcript(brand_id, delivery_id), 0, -1)
         ]
+
+
+async def get_many(redis: Redis, keys: list[str]) -> list[str | None]:
+    """GET of several keys in one round trip (per node): unlike MGET, the keys may be in
+    different hash slots (each delivery is in its own, on Redis Cluster)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.get(key)
+        return [None if v is None else str(v) for v in await pipe.execute()]
 
 
 TRANSCRIPT_LENGTH = 500

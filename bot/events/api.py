@@ -32,6 +32,7 @@ class EventsApiServices(Protocol):
 
 
 SERVICES = web.AppKey[EventsApiServices]("events_api")
+BACKPRESSURE_RETRY_S = 5
 routes = web.RouteTableDef()
 
 
@@ -40,6 +41,16 @@ async def post_event(request: web.Request) -> web.Response:
     """Validate, deduplicate and apply one event; 202 once it is stored."""
     services = request.app[SERVICES]
     brand = await authenticate(request, services.brands)
+    settings = services.settings
+    if services.outbox.overloaded(settings.backpressure_depth, settings.backpressure_lag_s):
+        # Slow the dispatch system down rather than pile up what cannot go out in time.
+        services.metrics.backpressure.inc()
+        raise ApiError(
+            503,
+            "overloaded",
+            "too many messages are waiting to be sent; retry after the given seconds",
+            headers={"Retry-After": str(BACKPRESSURE_RETRY_S)},
+        )
     body = await request.read()
     await verify_signature(request, body, brand, services.brands, services.clock.timestamp())
     try:

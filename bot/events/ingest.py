@@ -7,6 +7,8 @@ handler function and one line here.
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -15,12 +17,12 @@ from functools import partial
 from typing import Literal
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 from bot.base.brands import BrandSettings
 from bot.base.clock import Clock
 from bot.base.keys import Keys
 from bot.base.metrics import Metrics
+from bot.base.steps import Steps
 from bot.base.store import (
     DeliveryRecord,
     RouteRecord,
@@ -36,6 +38,11 @@ from bot.messaging.notify import Notifier
 from integrations.base import ChannelRegistry
 
 EVENT_TTL = timedelta(days=7)
+# Delete the "in progress" mark only if it is still this attempt's.
+RELEASE_MARK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 Outcome = Literal["accepted", "duplicate", "in_progress"]
 
 
@@ -60,11 +67,12 @@ class EventService:
     channels: ChannelRegistry
     clock: Clock
     metrics: Metrics
-    handlers: dict[str, Callable[[BrandSettings, Event, float, Pipeline], Awaitable[list[str]]]] = (
+    handlers: dict[str, Callable[[BrandSettings, Event, float, Steps], Awaitable[list[str]]]] = (
         field(default_factory=dict)
     )
 
     def __post_init__(self) -> None:
+        self._release = self.redis.register_script(RELEASE_MARK)
         self.handlers.update(
             {
                 "delivery.created": partial(on_delivery.delivery_created, self),
@@ -76,23 +84,29 @@ class EventService:
         )
 
     async def accept(self, brand: BrandSettings, event: Event) -> Accepted:
-        """Apply an event once. A repeated id changes nothing; a failure leaves it retryable."""
+        """Apply an event once. A repeated id changes nothing; a failure leaves it retryable.
+
+        The handler reads what it needs and queues its writes as ordered, idempotent
+        steps (`Steps`: messages, then state), then the event is marked done. The
+        "in progress" mark is this attempt's own and is released whatever ends the
+        attempt (an error, a cancelled or cut request), so the dispatch system's retry
+        is taken at once instead of answered 409 for a minute."""
         origin = time.time()
         key = self.keys.event_seen(brand.brand_id, event.id)
-        if not await self.redis.set(key, "wip", nx=True, ex=60):
-            state = await self.redis.get(key)
-            outcome: Outcome = "in_progress" if state == "wip" else "duplicate"
+        mark = f"wip:{secrets.token_hex(8)}"
+        if not await self.redis.set(key, mark, nx=True, ex=60):
+            state = str(await self.redis.get(key) or "")
+            outcome: Outcome = "in_progress" if state.startswith("wip") else "duplicate"
             self.metrics.events.labels(event.type, outcome).inc()
             return Accepted(outcome)
         try:
-            # Reads happen as the handler goes; every write, and the "done" mark, land in
-            # one MULTI: an event is applied entirely or not at all.
-            async with self.redis.pipeline(transaction=True) as tx:
-                ids = await self.handlers[event.type](brand, event, origin, tx)
-                tx.set(key, "done", ex=int(EVENT_TTL.total_seconds()))
-                await tx.execute()
+            steps = Steps(self.redis)
+            ids = await self.handlers[event.type](brand, event, origin, steps)
+            await steps.run()
+            await self.redis.set(key, "done", ex=int(EVENT_TTL.total_seconds()))
         except BaseException:
-            await self.redis.delete(key)
+            # Shielded: a cancelled request still releases its mark.
+            await asyncio.shield(self._release(keys=[key], args=[mark]))
             raise
         self.metrics.events.labels(event.type, "accepted").inc()
         return Accepted("accepted", tuple(ids))

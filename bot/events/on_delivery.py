@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from redis.asyncio.client import Pipeline
-
 from bot.base.brands import BrandSettings
+from bot.base.steps import Steps
 from bot.base.store import DeliveryRecord, address_hash
 from bot.events.models import DeliveryCreatedEvent, StopCompletedEvent
 from bot.events.on_route import nearby
@@ -22,7 +21,7 @@ async def delivery_created(
     brand: BrandSettings,
     event: DeliveryCreatedEvent,
     origin: float,
-    tx: Pipeline,
+    steps: Steps,
 ) -> list[str]:
     data = event.data
     channel, contact = svc.pick_channel(brand, event)
@@ -60,15 +59,15 @@ async def delivery_created(
                 )
             }
         )
-    svc.store.queue_deliveries(tx, [record])
+    svc.store.queue_deliveries(steps.state, [record])
     if existing is not None and existing.promised_window == data.promised_window:
         return []
     notice = Notice("delivery_scheduled", {"window": data.promised_window})
-    return svc.notifier.queue(tx, brand, [(record, notice)], origin)
+    return svc.notifier.queue(steps.messages, brand, [(record, notice)], origin, seed=event.id)
 
 
 async def stop_completed(
-    svc: EventService, brand: BrandSettings, event: StopCompletedEvent, origin: float, tx: Pipeline
+    svc: EventService, brand: BrandSettings, event: StopCompletedEvent, origin: float, steps: Steps
 ) -> list[str]:
     data = event.data
     (delivery,) = await svc.deliveries(brand, [data.delivery_id], "data.delivery_id")
@@ -83,7 +82,7 @@ async def stop_completed(
             "failure_reason": data.reason,
         }
     )
-    svc.store.queue_deliveries(tx, [delivery])
+    svc.store.queue_deliveries(steps.state, [delivery])
     notices: list[tuple[DeliveryRecord, Notice]] = []
     if data.outcome == "delivered":
         notices.append(
@@ -123,7 +122,7 @@ async def stop_completed(
                 ),
             )
         )
-    ids = svc.notifier.queue(tx, brand, notices, origin)
+    ids = svc.notifier.queue(steps.messages, brand, notices, origin, seed=event.id)
     if route is not None:
         stops = [
             s.model_copy(update={"status": data.outcome})
@@ -132,6 +131,6 @@ async def stop_completed(
             for s in route.stops
         ]
         route = route.model_copy(update={"stops": stops})
-        svc.store.queue_route(tx, route)
-        ids += await nearby(svc, brand, route, None, origin, tx)
+        svc.store.queue_route(steps.state, route)
+        ids += await nearby(svc, brand, route, None, origin, steps, event.id)
     return ids

@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from redis.asyncio.client import Pipeline
-
 from bot.base.brands import BrandSettings
 from bot.base.geo import travel_time
+from bot.base.steps import Steps
 from bot.base.store import DeliveryRecord, RouteRecord, RouteStop, eta_window, window_moved
 from bot.base.values import Window
 from bot.events.models import DriverPositionEvent, EtaChangedEvent, RouteDispatchedEvent
@@ -23,7 +22,7 @@ async def route_dispatched(
     brand: BrandSettings,
     event: RouteDispatchedEvent,
     origin: float,
-    tx: Pipeline,
+    steps: Steps,
 ) -> list[str]:
     data = event.data
     deliveries = await svc.deliveries(
@@ -68,9 +67,9 @@ async def route_dispatched(
                 ),
             )
         )
-    svc.store.queue_route(tx, route)
-    svc.store.queue_deliveries(tx, updated)
-    return svc.notifier.queue(tx, brand, notices, origin)
+    svc.store.queue_route(steps.state, route)
+    svc.store.queue_deliveries(steps.state, updated)
+    return svc.notifier.queue(steps.messages, brand, notices, origin, seed=event.id)
 
 
 async def nearby(
@@ -79,9 +78,11 @@ async def nearby(
     route: RouteRecord,
     next_arrival: datetime | None,
     origin: float,
-    tx: Pipeline,
+    steps: Steps,
+    seed: str,
 ) -> list[str]:
-    """Tell the customers within `nearby_stops` of the driver, once each."""
+    """Tell the customers within `nearby_stops` of the driver, once each (`seed`: the
+    event's id, from which the messages' ids are derived)."""
     remaining = route.remaining()[: brand.nearby_stops]
     if not remaining:
         return []
@@ -112,28 +113,28 @@ async def nearby(
                 ),
             )
         )
-    svc.store.queue_deliveries(tx, updated)
-    return svc.notifier.queue(tx, brand, notices, origin)
+    svc.store.queue_deliveries(steps.state, updated)
+    return svc.notifier.queue(steps.messages, brand, notices, origin, seed=seed)
 
 
 async def driver_position(
-    svc: EventService, brand: BrandSettings, event: DriverPositionEvent, origin: float, tx: Pipeline
+    svc: EventService, brand: BrandSettings, event: DriverPositionEvent, origin: float, steps: Steps
 ) -> list[str]:
     data = event.data
     route = await svc.route(brand, data.route_id)
     if route.position_at is not None and data.recorded_at <= route.position_at:
         return []  # an older fix than the one we have
     route = route.model_copy(update={"position": data.position, "position_at": data.recorded_at})
-    svc.store.queue_route(tx, route)
+    svc.store.queue_route(steps.state, route)
     remaining = route.remaining()
     next_arrival = None
     if remaining and remaining[0].location is not None:
         next_arrival = data.recorded_at + travel_time(data.position, remaining[0].location)
-    return await nearby(svc, brand, route, next_arrival, origin, tx)
+    return await nearby(svc, brand, route, next_arrival, origin, steps, event.id)
 
 
 async def eta_changed(
-    svc: EventService, brand: BrandSettings, event: EtaChangedEvent, origin: float, tx: Pipeline
+    svc: EventService, brand: BrandSettings, event: EtaChangedEvent, origin: float, steps: Steps
 ) -> list[str]:
     data = event.data
     route = await svc.route(brand, data.route_id)
@@ -170,6 +171,6 @@ async def eta_changed(
                 )
             )
         updated.append(delivery.model_copy(update=changes))
-    svc.store.queue_route(tx, route)
-    svc.store.queue_deliveries(tx, updated)
-    return svc.notifier.queue(tx, brand, notices, origin)
+    svc.store.queue_route(steps.state, route)
+    svc.store.queue_deliveries(steps.state, updated)
+    return svc.notifier.queue(steps.messages, brand, notices, origin, seed=event.id)

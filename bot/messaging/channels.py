@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 
 from bot.base.brands import BrandStore
 from bot.base.keys import Keys
+from bot.base.redisconn import connect
 from bot.config import Settings
 from integrations.base import ChannelRegistry
 from integrations.media import MediaStore
@@ -33,7 +34,9 @@ def build_channels(settings: Settings, redis: Redis, keys: Keys) -> ChannelRegis
     registry = ChannelRegistry()
     brands = BrandStore(redis, keys)
     ttl = int(timedelta(days=settings.retention_days).total_seconds())
-    media = MediaStore(settings.redis_url, f"{keys.prefix}:media", settings.public_base_url, ttl)
+    # Photos are bytes: a client of their own that does not decode.
+    media_redis = connect(settings.redis, decode=False, max_connections=16)
+    media = MediaStore(media_redis, f"{keys.prefix}:media", settings.public_base_url, ttl)
     registry.media = media
     registry.register(WebhookChannel(brands.signing_secret))
     if settings.sandbox:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 import secrets
 from collections.abc import Mapping
@@ -26,9 +27,16 @@ def hash_fields(fields: dict[str, Any]) -> Mapping[FieldT, EncodableT]:
     return cast("Mapping[FieldT, EncodableT]", fields)
 
 
-def new_message_id(now: float) -> str:
-    """Sortable by creation time, unique without coordination."""
-    return f"m{int(now * 1000):011x}{secrets.token_hex(5)}"
+def new_message_id(now: float, shard: int) -> str:
+    """Sortable by creation time, unique without coordination; names its outbox shard."""
+    return f"m{int(now * 1000):011x}{secrets.token_hex(5)}s{shard}"
+
+
+def derived_message_id(seed: str, shard: int) -> str:
+    """The same id every time for the same seed (an event's id, the delivery, the message
+    type): an event applied again after a crash re-submits the same messages, which the
+    outbox then ignores instead of sending twice."""
+    return f"m{hashlib.sha256(seed.encode()).hexdigest()[:21]}s{shard}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +61,10 @@ class NewMessage:
     # values: sent instead of the text when the customer has not written for a day.
     template_id: str | None = None
     template_variables: tuple[tuple[str, str], ...] = ()
+    # The brand's own sender on this channel (its number or messaging service), if any.
+    sender: str | None = None
+    # A stable seed for the message's id (see `derived_message_id`); None: a new id.
+    idempotency_seed: str | None = None
 
 
 @dataclass(slots=True)

@@ -108,6 +108,7 @@ class Notifier:
             supersede_key=notice.supersede_key,
             expires_at=notice.expires_at.timestamp() if notice.expires_at else None,
             origin_at=origin_at,
+            sender=brand.senders.get(delivery.channel),
         )
         if delivery.channel == "whatsapp":
             message = self._with_template(brand, delivery, notice.type, context, message)
@@ -146,28 +147,40 @@ class Notifier:
         items: list[tuple[DeliveryRecord, Notice]],
         origin_at: float | None = None,
     ) -> list[str]:
-        """Render and submit several notices in one outbox transaction."""
+        """Render and submit several notices (each message atomic in its shard)."""
         if not items:
             return []
-        async with self.outbox.redis.pipeline(transaction=True) as tx:
-            ids = self.queue(tx, brand, items, origin_at)
-            await tx.execute()
+        async with self.outbox.redis.pipeline(transaction=False) as pipe:
+            ids = self.queue(pipe, brand, items, origin_at)
+            await pipe.execute()
         return ids
 
     def queue(
         self,
-        tx: Pipeline,
+        pipe: Pipeline,
         brand: BrandSettings,
         items: list[tuple[DeliveryRecord, Notice]],
         origin_at: float | None = None,
+        seed: str | None = None,
     ) -> list[str]:
-        """Render notices and add them to the caller's transaction (e.g. an event's)."""
-        built = [self.build(brand, delivery, notice, origin_at) for delivery, notice in items]
+        """Render notices and add them to the caller's pipeline (e.g. an event's steps).
+
+        With `seed` (an event's id) each message's id is derived from it, the delivery
+        and the message type: applying the same event again submits nothing new."""
+        built = []
+        for delivery, notice in items:
+            message, due = self.build(brand, delivery, notice, origin_at)
+            if seed is not None:
+                message = replace(
+                    message,
+                    idempotency_seed=f"{brand.brand_id}|{seed}|{delivery.delivery_id}|{notice.type}",
+                )
+            built.append((message, due))
         if self.links is not None:
             for delivery, _ in items:
                 if self.telegram_link(brand, delivery) is not None:  # the link it may carry
-                    self.links.queue_register(tx, delivery)
-        return self.outbox.queue_submit(tx, built)
+                    self.links.queue_register(pipe, delivery)
+        return self.outbox.queue_submit(pipe, built)
 
 
 def minutes_until(moment: datetime, now: datetime) -> timedelta:

@@ -1,18 +1,23 @@
-"""Sending what is in the outbox: read the stream, send each message once, retry or give up.
+"""Sending what is in the outbox: read a shard's stream, send each message once, retry or give up.
 
 Per batch: one pipeline loads the messages, one checks supersession and opt-outs,
-one marks them `sending`; each send then records the provider id, acknowledges the
-stream entry and appends the transcript in one transaction, so a message the
-provider accepted is never sent again. Failures wait in the due set with backoff
-(honouring Retry-After) until `max_attempts`, then go to the dead-letter stream.
+one marks them `sending`; each send then records the provider id and acknowledges
+the stream entry in one transaction (in the shard's slot), so a message the provider
+accepted is never sent again; the transcript and the provider-id index follow. While
+a batch is in hand its entries' idle time is kept fresh, so a slow provider (seconds
+per answer, one recipient's messages in order) never makes the reclaimer hand them
+to a second worker. Failures wait in the shard's due set with backoff (honouring
+Retry-After) until `max_attempts`, then go to the dead-letter stream.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +29,8 @@ from bot.base.keys import Keys
 from bot.base.logs import log
 from bot.base.metrics import Metrics
 from bot.base.store import queue_transcript
-from bot.messaging.messages import FINAL, GROUP, OPT_OUT_EXEMPT, OutboxPolicy, hash_fields
+from bot.messaging.messages import GROUP, OutboxPolicy, hash_fields
+from bot.messaging.records import load_records, verdicts_for
 from integrations.base import ChannelRegistry, ChannelSendError, OutboundMessage, RetryAfter
 
 
@@ -38,41 +44,48 @@ class Sender:
     policy: OutboxPolicy = field(default_factory=OutboxPolicy)
     retention_s: int = 30 * 86400
 
-    async def ensure_group(self) -> None:
+    async def ensure_group(self, shard: int) -> None:
         try:
-            await self.redis.xgroup_create(self.keys.outbox(), GROUP, id="0", mkstream=True)
+            await self.redis.xgroup_create(self.keys.outbox(shard), GROUP, id="0", mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    async def run_sender(self, consumer: str, stopping: asyncio.Event) -> None:
-        """Read and send until `stopping` is set; the batch in hand is always finished."""
-        await self.ensure_group()
+    async def run_shard(
+        self, shard: int, consumer: str, reader: Redis, tick: Callable[[], None],
+        stopping: asyncio.Event,
+    ) -> None:  # fmt: skip
+        """Read shard `shard` and send until `stopping`; the batch in hand is finished.
+
+        `reader` is a client of its own for the blocking read (its socket waits longer
+        than the block). Errors end the call: the supervisor logs them and runs it again,
+        which also re-creates the group if Redis came back empty."""
+        await self.ensure_group(shard)
+        stream = self.keys.outbox(shard)
         while not stopping.is_set():
+            tick()
             try:
-                batch = await self.redis.xreadgroup(
-                    GROUP,
-                    consumer,
-                    {self.keys.outbox(): ">"},
-                    count=self.policy.batch,
+                batch = await reader.xreadgroup(
+                    GROUP, consumer, {stream: ">"}, count=self.policy.batch,
                     block=self.policy.block_ms,
-                )
-            except (ConnectionError, OSError) as exc:
-                log.warning("outbox.read_failed", error=str(exc))
-                await asyncio.sleep(1)
+                )  # fmt: skip
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                await self.ensure_group(shard)  # Redis restarted without the stream
                 continue
             # RESP2 answers [[stream, entries]], RESP3 {stream: entries}.
             raw: Any = batch or []
             streams = list(raw.items()) if isinstance(raw, dict) else list(raw)
             entries = [(eid, fields) for _stream, items in streams for eid, fields in items]
             if entries:
-                await self.process(entries)
+                await self.process(shard, consumer, entries)
 
-    async def reclaim(self, consumer: str) -> int:
+    async def reclaim(self, shard: int, consumer: str) -> int:
         """Take over entries another (dead) worker held longer than `reclaim_idle`."""
         idle_ms = int(self.policy.reclaim_idle * 1000)
         result = await self.redis.xautoclaim(
-            self.keys.outbox(),
+            self.keys.outbox(shard),
             GROUP,
             consumer,
             min_idle_time=idle_ms,
@@ -83,18 +96,46 @@ class Sender:
         entries: list[tuple[str, dict[Any, Any]]] = list(result[1])
         claimed = [(eid, fields) for eid, fields in entries if fields]
         if claimed:
-            log.info("outbox.reclaimed", count=len(claimed), consumer=consumer)
-            await self.process(claimed)
+            log.info("outbox.reclaimed", count=len(claimed), consumer=consumer, shard=shard)
+            await self.process(shard, consumer, claimed)
         return len(claimed)
 
-    async def process(self, entries: list[tuple[str, dict[Any, Any]]]) -> None:
+    async def forget_consumer(self, shard: int, consumer: str) -> None:
+        """Remove a stopping process's consumer from the group, unless it still holds
+        entries (those are left for the reclaimer)."""
+        stream = self.keys.outbox(shard)
+        pending = await self.redis.xpending_range(
+            stream, GROUP, min="-", max="+", count=1, consumername=consumer
+        )
+        if not pending:
+            await self.redis.xgroup_delconsumer(stream, GROUP, consumer)
+
+    async def _keep_claimed(
+        self, shard: int, consumer: str, entry_ids: list[str], done: set[str]
+    ) -> None:
+        """Reset the idle time of the batch's unfinished entries every third of
+        `reclaim_idle`, so that the reclaimer leaves a live worker's batch alone."""
+        every = max(self.policy.reclaim_idle / 3, 0.05)
+        while True:
+            await asyncio.sleep(every)
+            left = [e for e in entry_ids if e not in done]
+            if not left:
+                return
+            await self.redis.xclaim(
+                self.keys.outbox(shard), GROUP, consumer, min_idle_time=0,
+                message_ids=list[Any](left), justid=True,
+            )  # fmt: skip
+
+    async def process(
+        self, shard: int, consumer: str, entries: list[tuple[str, dict[Any, Any]]]
+    ) -> None:
         """Send a batch: three Redis round trips for the batch, then one per message sent.
 
         Different recipients are sent in parallel; one recipient's messages in order.
         """
         pairs = [(str(entry_id), str(fields.get("id", ""))) for entry_id, fields in entries]
-        records = await self.load([message_id for _, message_id in pairs])
-        verdicts = await self._verdicts(records)
+        records = await load_records(self.redis, self.keys, [m for _, m in pairs])
+        verdicts = await verdicts_for(self.redis, self.keys, self.clock.timestamp(), shard, records)
         to_send: list[tuple[str, dict[str, Any]]] = []
         async with self.redis.pipeline(transaction=True) as pipe:
             for (entry_id, _), record, verdict in zip(pairs, records, verdicts, strict=True):
@@ -102,7 +143,7 @@ class Sender:
                     assert record is not None
                     to_send.append((entry_id, record))
                     continue
-                self._queue_ack(pipe, entry_id)
+                self._queue_ack(pipe, shard, entry_id)
                 if record is None or verdict == "ack":
                     continue  # unknown, or a replayed entry of a message already handled
                 status = "failed" if verdict == "opted out" else "superseded"
@@ -115,7 +156,8 @@ class Sender:
                 )
                 label = "opted_out" if verdict == "opted out" else "superseded"
                 self.metrics.messages.labels(record["type"], record["channel"], label).inc()
-            await pipe.execute()
+            if len(pipe):
+                await pipe.execute()
         if not to_send:
             return
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -126,12 +168,22 @@ class Sender:
         by_recipient: dict[str, list[tuple[str, dict[str, Any], int]]] = defaultdict(list)
         for n, (entry_id, record) in enumerate(to_send):
             by_recipient[record["to"]].append((entry_id, record, int(counts[2 * n])))
+        done: set[str] = set()
 
         async def run(items: list[tuple[str, dict[str, Any], int]]) -> None:
             for entry_id, record, attempt in items:
-                await self._send(entry_id, record, attempt)
+                await self._send(shard, entry_id, record, attempt)
+                done.add(entry_id)
 
-        await asyncio.gather(*(run(items) for items in by_recipient.values()))
+        keeper = asyncio.create_task(  # noqa: RUF006 - awaited below
+            self._keep_claimed(shard, consumer, [e for e, _ in to_send], done)
+        )
+        try:
+            await asyncio.gather(*(run(items) for items in by_recipient.values()))
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await keeper
 
     async def _template(self, record: dict[str, Any]) -> str | None:
         """The approved template to send instead of the text: only when the message has
@@ -142,75 +194,20 @@ class Sender:
         wrote = self.keys.customer_wrote(record["brand_id"], record["channel"], record["to"])
         return None if await self.redis.exists(wrote) else str(record["template_id"])
 
-    async def load(self, message_ids: list[str]) -> list[dict[str, Any] | None]:
-        """Message records by id (None for an unknown or expired one)."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for message_id in message_ids:
-                pipe.hgetall(self.keys.message(message_id or "-"))
-            raws = await pipe.execute()
-        records: list[dict[str, Any] | None] = []
-        for raw in raws:
-            if not raw:
-                records.append(None)
-                continue
-            record: dict[str, Any] = {str(k): v for k, v in raw.items()}
-            record["media"] = json.loads(record.get("media") or "[]")
-            record["choices"] = json.loads(record.get("choices") or "[]")
-            record["template_variables"] = json.loads(record.get("template_variables") or "{}")
-            record["attempts"] = int(record.get("attempts") or 0)
-            records.append(record)
-        return records
+    def _queue_ack(self, pipe: Any, shard: int, entry_id: str) -> None:
+        pipe.xack(self.keys.outbox(shard), GROUP, entry_id)
+        pipe.xdel(self.keys.outbox(shard), entry_id)
 
-    async def _verdicts(self, records: list[dict[str, Any] | None]) -> list[str]:
-        """'send', 'ack' (nothing to do), 'opted out', 'outdated' or 'superseded by <id>'."""
-        now = self.clock.timestamp()
-        checks: list[tuple[int, str]] = []
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for n, record in enumerate(records):
-                if record is None:
-                    continue
-                if record.get("supersede_key"):
-                    pipe.get(self.keys.supersede(record["supersede_key"]))
-                    checks.append((n, "newest"))
-                if record["type"] not in OPT_OUT_EXEMPT:
-                    pipe.exists(
-                        self.keys.optout(record["brand_id"], record["channel"], record["to"])
-                    )
-                    checks.append((n, "optout"))
-            results = await pipe.execute() if checks else []
-        newest: dict[int, Any] = {}
-        opted_out: set[int] = set()
-        for (n, kind), value in zip(checks, results, strict=True):
-            if kind == "newest":
-                newest[n] = value
-            elif value:
-                opted_out.add(n)
-        verdicts = []
-        for n, record in enumerate(records):
-            if record is None or record.get("provider_id") or record["status"] in FINAL:
-                verdicts.append("ack")
-            elif record.get("expires_at") and float(record["expires_at"]) < now:
-                verdicts.append("outdated")
-            elif newest.get(n) is not None and str(newest[n]) != record["id"]:
-                verdicts.append(f"superseded by {newest[n]!s}")
-            elif n in opted_out:
-                verdicts.append("opted out")
-            else:
-                verdicts.append("send")
-        return verdicts
-
-    def _queue_ack(self, pipe: Any, entry_id: str) -> None:
-        pipe.xack(self.keys.outbox(), GROUP, entry_id)
-        pipe.xdel(self.keys.outbox(), entry_id)
-
-    async def _finish(self, entry_id: str, message_id: str, fields: dict[str, Any]) -> None:
+    async def _finish(
+        self, shard: int, entry_id: str, message_id: str, fields: dict[str, Any]
+    ) -> None:
         fields["updated_at"] = self.clock.timestamp()
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.keys.message(message_id), mapping=hash_fields(fields))
-            self._queue_ack(pipe, entry_id)
+            self._queue_ack(pipe, shard, entry_id)
             await pipe.execute()
 
-    async def _send(self, entry_id: str, record: dict[str, Any], attempt: int) -> None:
+    async def _send(self, shard: int, entry_id: str, record: dict[str, Any], attempt: int) -> None:
         message_id = record["id"]
         try:
             channel = self.channels.get(record["channel"])
@@ -225,6 +222,7 @@ class Sender:
                     media_urls=tuple(record["media"]),
                     choices=tuple(record["choices"]),
                     brand_id=record["brand_id"],
+                    sender=record.get("sender") or None,
                     template_id=template,
                     template_variables=tuple(record["template_variables"].items())
                     if template
@@ -232,15 +230,15 @@ class Sender:
                 )
             )
         except KeyError as exc:
-            await self._dead(entry_id, record, str(exc), None)
+            await self._dead(shard, entry_id, record, str(exc), None)
             return
         except ChannelSendError as exc:
-            await self._failed_attempt(entry_id, record, attempt, exc)
+            await self._failed_attempt(shard, entry_id, record, attempt, exc)
             return
         except Exception as exc:  # a bug or an unexpected provider reply: retry, then dead-letter
             log.exception("outbox.send_crashed", message_id=message_id)
             await self._failed_attempt(
-                entry_id, record, attempt, ChannelSendError(repr(exc), retryable=True)
+                shard, entry_id, record, attempt, ChannelSendError(repr(exc), retryable=True)
             )
             return
         now = self.clock.timestamp()
@@ -259,15 +257,19 @@ class Sender:
             fields["segments"] = result.segments
         if result.status == "delivered":
             fields["delivered_at"] = now
-        # One transaction: the provider id (so a retry is a no-op), the ack, the transcript.
+        # One transaction in the shard's slot: the provider id (so a retry is a no-op)
+        # and the ack. Then, in other slots, the provider-id index (status callbacks) and
+        # the transcript: if the process dies between the two, the message stays sent.
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.keys.message(message_id), mapping=hash_fields(fields))
+            self._queue_ack(pipe, shard, entry_id)
+            await pipe.execute()
+        async with self.redis.pipeline(transaction=False) as pipe:
             pipe.set(
                 self.keys.provider_message(record["channel"], result.provider_id),
                 message_id,
                 ex=self.retention_s,
             )
-            self._queue_ack(pipe, entry_id)
             if record.get("delivery_id"):
                 self._queue_transcript(pipe, record, now)
             await pipe.execute()
@@ -297,11 +299,12 @@ class Sender:
         )
 
     async def _failed_attempt(
-        self, entry_id: str, record: dict[str, Any], attempt: int, exc: ChannelSendError
-    ) -> None:
+        self, shard: int, entry_id: str, record: dict[str, Any], attempt: int,
+        exc: ChannelSendError,
+    ) -> None:  # fmt: skip
         if not exc.retryable or attempt >= self.policy.max_attempts:
             reason = str(exc) if not exc.retryable else f"gave up after {attempt} attempts: {exc}"
-            await self._dead(entry_id, record, reason, exc.code)
+            await self._dead(shard, entry_id, record, reason, exc.code)
             return
         retry_after = exc.seconds if isinstance(exc, RetryAfter) else None
         delay = self.policy.backoff(attempt, retry_after)
@@ -319,8 +322,8 @@ class Sender:
                     }
                 ),
             )
-            pipe.zadd(self.keys.due(), {record["id"]: due})
-            self._queue_ack(pipe, entry_id)
+            pipe.zadd(self.keys.due(shard), {record["id"]: due})
+            self._queue_ack(pipe, shard, entry_id)
             await pipe.execute()
         self.metrics.messages.labels(record["type"], record["channel"], "retrying").inc()
         log.warning(
@@ -332,21 +335,20 @@ class Sender:
         )
 
     async def _dead(
-        self, entry_id: str, record: dict[str, Any], reason: str, code: str | None
+        self, shard: int, entry_id: str, record: dict[str, Any], reason: str, code: str | None
     ) -> None:
-        await self.redis.xadd(
-            self.keys.dead_letters(),
-            {
-                "id": record["id"],
-                "error": reason,
-                "code": code or "",
-                "at": self.clock.timestamp(),
-            },
-            maxlen=100_000,
-            approximate=True,
-        )
-        await self._finish(
-            entry_id, record["id"], {"status": "failed", "error": reason, "error_code": code or ""}
-        )
+        now = self.clock.timestamp()
+        fields = {"status": "failed", "error": reason, "error_code": code or "", "updated_at": now}
+        # One transaction: the dead letter, the message's final state and the ack.
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(
+                self.keys.dead_letters(shard),
+                {"id": record["id"], "error": reason, "code": code or "", "at": now},
+                maxlen=100_000,
+                approximate=True,
+            )
+            pipe.hset(self.keys.message(record["id"]), mapping=hash_fields(fields))
+            self._queue_ack(pipe, shard, entry_id)
+            await pipe.execute()
         self.metrics.messages.labels(record["type"], record["channel"], "failed").inc()
         log.error("outbox.dead_letter", message_id=record["id"], error=reason)

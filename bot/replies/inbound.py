@@ -8,8 +8,6 @@ for the sweeper. Different conversations are drained in parallel, by any replica
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import secrets
 from collections.abc import Awaitable, Callable
@@ -41,6 +39,15 @@ HANDLE_ATTEMPTS = 3
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
+"""
+# Take a reply in once: the "seen" mark and the inbox append in one script, in the
+# conversation's slot. A webhook whose first write failed is taken in when the provider
+# retries it; a duplicate never is. KEYS: seen set, inbox; ARGV: provider id, entry, ttl.
+_TAKE_IN = """
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('RPUSH', KEYS[2], ARGV[2])
+return 1
 """
 
 
@@ -115,39 +122,55 @@ class InboundService:
 
     def __post_init__(self) -> None:
         self._release = self.redis.register_script(_RELEASE)
+        self._take_in = self.redis.register_script(_TAKE_IN)
 
     async def receive(self, message: InboundMessage) -> bool:
-        """Take a verified message in. False when it was a duplicate or matches no delivery."""
+        """Take a verified message in. False when it was a duplicate or matches no delivery.
+
+        Nothing is lost between the steps: the sweeper's index entry is written first
+        (harmless if the rest fails), then the reply with its seen mark atomically,
+        then the fast duplicate mark; a provider's retry finds what is missing."""
         seen = self.keys.inbound_seen(message.channel, message.provider_id)
-        if not await self.redis.set(seen, 1, nx=True, ex=SEEN_TTL):
+        if await self.redis.exists(seen):
             self.metrics.inbound.labels(message.channel, "duplicate").inc()
             return False
         if message.text.startswith("/start") and self.links is not None:
-            return await self._link(message)
-        found = await self.store.delivery_at(message.channel, message.sender)
+            linked = await self._link(message)
+            await self.redis.set(seen, 1, ex=SEEN_TTL)
+            return linked
+        found = await self.store.delivery_at(message.channel, message.sender, message.recipient)
         if found is None:
             self.metrics.inbound.labels(message.channel, "unknown_sender").inc()
             log.info("inbound.unknown_sender", channel=message.channel, sender=message.sender)
             return False
-        conversation = "/".join(found)
+        conversation = self.keys.conversation_id(*found)
+        now = self.clock.timestamp()
         entry = json.dumps(
             {
                 "dir": "in",
                 "text": message.text,
                 "media": list(message.media_urls),
                 # The service's clock, like every other time it keeps (sandbox time travel).
-                "at": self.clock.timestamp(),
+                "at": now,
                 "provider_id": message.provider_id,
                 "channel": message.channel,
                 "sender": message.sender,
             }
         )
+        pending = self.keys.pending_inboxes(self.keys.inbox_shard(conversation))
+        await self.redis.zadd(pending, {conversation: now}, nx=True)
+        taken = await self._take_in(
+            keys=[self.keys.replies_seen(conversation), self.keys.inbox(conversation)],
+            args=[message.provider_id, entry, SEEN_TTL],
+        )
         wrote = self.keys.customer_wrote(found[0], message.channel, message.sender)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(wrote, self.clock.timestamp(), ex=CUSTOMER_WINDOW_S)
-            pipe.rpush(self.keys.inbox(conversation), entry)
-            pipe.zadd(self.keys.pending_inboxes(), {conversation: self.clock.timestamp()}, nx=True)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(wrote, now, ex=CUSTOMER_WINDOW_S)
+            pipe.set(seen, 1, ex=SEEN_TTL)
             await pipe.execute()
+        if not int(taken):
+            self.metrics.inbound.labels(message.channel, "duplicate").inc()
+            return False
         self.metrics.inbound.labels(message.channel, "accepted").inc()
         await self.drain(conversation)
         return True
@@ -188,7 +211,8 @@ class InboundService:
                 await self._release(keys=[lock], args=[token])
             # A reply may have arrived between our last look and the release.
             if not await self.redis.llen(inbox):
-                await self.redis.zrem(self.keys.pending_inboxes(), conversation)
+                pending = self.keys.pending_inboxes(self.keys.inbox_shard(conversation))
+                await self.redis.zrem(pending, conversation)
                 if not await self.redis.llen(inbox):
                     return
 
@@ -223,14 +247,17 @@ class InboundService:
         await self.handoff(Reply(brand, delivery, "", (), now, conversation), "bot_error")
 
     async def sweep(self, older_than: float = LOCK_MS / 1000) -> int:
-        """Drain conversations left with replies by a crashed process."""
+        """Drain conversations left with replies by a crashed process (every shard)."""
         cutoff = self.clock.timestamp() - older_than
-        stale = await self.redis.zrangebyscore(
-            self.keys.pending_inboxes(), "-inf", cutoff, start=0, num=100
-        )
-        for conversation in stale:
-            await self.drain(str(conversation))
-        return len(stale)
+        swept = 0
+        for shard in range(self.keys.shards):
+            stale = await self.redis.zrangebyscore(
+                self.keys.pending_inboxes(shard), "-inf", cutoff, start=0, num=100
+            )
+            for conversation in stale:
+                await self.drain(str(conversation))
+            swept += len(stale)
+        return swept
 
     async def _handle(self, conversation: str, entry: dict[str, Any]) -> None:
         brand_id, _, delivery_id = conversation.partition("/")
@@ -264,13 +291,3 @@ class InboundService:
 
     async def _answer(self, brand: BrandSettings, delivery: DeliveryRecord, kind: str) -> None:
         await self.notifier.send(brand, [(delivery, Notice(kind, {}, proactive=False))])
-
-
-async def sweeper(service: InboundService, stopping: asyncio.Event, every: float = 5.0) -> None:
-    while not stopping.is_set():
-        try:
-            await service.sweep()
-        except Exception:
-            log.exception("inbound.sweep_failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), every)

@@ -1,0 +1,34 @@
+"""Writes that cross hash slots, applied in order instead of in one transaction.
+
+On Redis Cluster one MULTI may touch one hash slot only, and an event touches many:
+its deliveries (one slot each), its route, and messages in several outbox shards.
+So an event's writes are applied as ordered steps, each a pipeline of idempotent
+commands: first the messages (each submitted by a script that ignores an id it has
+seen, and ids derived from the event), then the state (deliveries, routes: plain
+SETs), then the event's "done" mark. A crash between steps leaves the event not
+done; the dispatch system's retry computes the same messages with the same ids
+(submitted once) and finishes the state. Nothing accepted is lost, nothing is sent
+twice because of the split (README "Design").
+"""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+
+class Steps:
+    """Two ordered steps: `messages`, then `state`."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.messages: Pipeline = redis.pipeline(transaction=False)
+        self.state: Pipeline = redis.pipeline(transaction=False)
+
+    async def run(self) -> None:
+        try:
+            for step in (self.messages, self.state):
+                if len(step):
+                    await step.execute()
+        finally:
+            await self.messages.reset()  # type: ignore[no-untyped-call]
+            await self.state.reset()  # type: ignore[no-untyped-call]
