@@ -224,16 +224,14 @@ def construct(
     stops = list(range(1, p.n + 1))
     candidates: list[tuple[list[int], list[int]]] = []
     if current is not None:
-        kept: list[int] = []
-        dropped: list[int] = []
-        for node in current:
-            if simulate(p, [*kept, node]).late or _over(p, [*kept, node]):
-                dropped.append(node)
-            else:
-                kept.append(node)
+        kept, dropped = _keep_current(p, current)
         missing = [s for s in stops if s not in current]
         route, left = insert_all(p, kept, dropped + missing)
         candidates.append(repair(p, route, left) if left else (route, left))
+        if not candidates[0][1]:
+            # Everyone served from the driver's own order: that is the start a re-plan
+            # wants (a small change, a small reshuffle); the search does the rest.
+            return candidates[0]
     orders = (
         sorted(stops, key=lambda v: p.windows[v][1]),
         sorted(stops, key=lambda v: p.windows[v][0]),
@@ -261,6 +259,32 @@ def construct(
         # Still stops left: a little more time, for the heuristic that needs least.
         best = ruin_and_recreate(p, *best, deadline=time.perf_counter() + budget_s / 2)
     return best
+
+
+def _keep_current(p: Problem, current: list[int]) -> tuple[list[int], list[int]]:
+    """The current order with the stops taken out that no longer fit where they are.
+
+    A stop is taken out if it is late there, or if serving it there makes more of the
+    stops after it late than skipping it would: a stop moved to "after 5" still fits
+    at its old place by waiting until 5, but everyone behind it would then be late, and
+    taking all of them out (as a plain greedy pass does) leaves a hundred stops to
+    re-insert instead of one. O(n^2) simulation steps: ~10 ms at 100 stops.
+    """
+    kept: list[int] = []
+    dropped: list[int] = []
+    for k, node in enumerate(current):
+        with_it = simulate(p, [*kept, node])
+        if with_it.late or _over(p, [*kept, node]):
+            dropped.append(node)
+            continue
+        rest = current[k + 1 :]
+        if rest and len(simulate(p, [*kept, node, *rest]).late) > len(
+            simulate(p, [*kept, *rest]).late
+        ):
+            dropped.append(node)
+        else:
+            kept.append(node)
+    return kept, dropped
 
 
 def _over(p: Problem, route: list[int]) -> bool:

@@ -9,6 +9,7 @@ for the pool's workers.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
@@ -26,6 +27,7 @@ from routing_adapter.plan import (
     TimeWindow,
     build_problem,
     stop_position,
+    window_seconds,
     with_stops,
 )
 from routing_adapter.results import ChangeResult, RouteResult, WindowOffer, route_result
@@ -185,7 +187,7 @@ def apply(
     new_plan = changed_plan(plan, change)
     result: RouteResult | None = None
     if fast:
-        p = build_problem(new_plan)
+        p = _changed_problem(before_problem, change) or build_problem(new_plan)
         kind: ChangeKind = change.type
         node = (
             p.n
@@ -215,6 +217,22 @@ def apply(
             if abs(_seconds_between(old, after)) >= threshold_s:
                 moved.append((stop, old, after))
     return ChangeResult(result, moved)
+
+
+def _changed_problem(p: Problem, change: Change) -> Problem | None:
+    """A new window or visit length changes one number of the problem: no need to
+    convert the whole plan again (half the cost of a quick answer at 100 stops)."""
+    if isinstance(change, NewWindow):
+        node = p.stop_index(change.stop_id)
+        a, b = window_seconds(p, change.window.start, change.window.end, "change.window")
+        windows = (*p.windows[:node], (a, b), *p.windows[node + 1 :])
+        return replace(p, windows=windows, horizon=max(p.horizon, b + 86400))
+    if isinstance(change, ServiceTime):
+        node = p.stop_index(change.stop_id)
+        if node == p.serving:
+            return None  # its remaining service, not a visit length: convert it again
+        return replace(p, service=(*p.service[:node], change.service_s, *p.service[node + 1 :]))
+    return None
 
 
 def _someone_later(result: RouteResult, eta_before: dict[str, int], before: Problem) -> bool:

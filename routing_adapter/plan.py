@@ -303,10 +303,11 @@ def build_problem(
         for i, b in enumerate(plan.breaks)
     )
     order = sequence if sequence is not None else list(ids)
-    unknown = [s for s in order if s not in ids]
+    node_of = {s: i + 1 for i, s in enumerate(ids)}
+    unknown = [s for s in order if s not in node_of]
     if unknown:
         raise PlanError([{"field": "sequence", "message": f"unknown stop ids: {unknown}"}])
-    nodes = [ids.index(s) + 1 for s in order]
+    nodes = [node_of[s] for s in order]
     sticky = tuple(zip([0, *nodes], nodes, strict=False))
     latest = max([w[1] for w in windows[1:-1]] + [t0 + 86400])
     return Problem(
