@@ -214,7 +214,10 @@ def ruin_and_recreate(
 
 
 def construct(
-    p: Problem, current: list[int] | None = None, budget_s: float = math.inf
+    p: Problem,
+    current: list[int] | None = None,
+    budget_s: float = math.inf,
+    first_feasible: bool = False,
 ) -> tuple[list[int], list[int]]:
     """A feasible route serving as many stops as the heuristics manage.
 
@@ -240,7 +243,9 @@ def construct(
     seed = [p.serving] if p.serving is not None else []
     deadline = time.perf_counter() + budget_s
     for order in orders:
-        if candidates and time.perf_counter() > deadline:
+        if candidates and (
+            time.perf_counter() > deadline or (first_feasible and not candidates[-1][1])
+        ):
             break  # the rest of the time belongs to the local search
         rest = [v for v in order if v != p.serving]
         hard: list[int] = []
