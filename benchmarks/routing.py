@@ -2,9 +2,10 @@
 
 For each instance it prints our travel time, gap to the best-known value, whether
 every stop was served on time and the solve time, and VROOM's (pyvroom, exploration
-level 5, 2 threads) beside it; then both summaries (feasible count, median and worst
-gap), the cost of a reschedule (`apply(NewWindow)`) on a 100-stop live-like route,
-fast path against solve, and the event-loop lag while solves run in the pool.
+level 5, 2 threads) beside it, unbounded and bounded by the same time limit ("VR@lim");
+then the summaries (feasible count, median and worst gap), the cost of a reschedule
+(`apply(NewWindow)`) on a 100-stop live-like route, fast path against solve, and the
+event-loop lag while solves run in the pool.
 
     python benchmarks/routing.py [--time-limit 1.0] [--n200 8] [--reference-limit 20]
 
@@ -204,6 +205,7 @@ def compare(
     hidden tour: the reference is then the best route anyone found."""
     ours = solve(p, limit)
     theirs = vroom_solve(p)
+    bounded = vroom_solve(p, timeout_s=limit)
     note = ""
     if best < 0:  # generated: -hidden tour; reference = the best of everything known
         hidden = -best
@@ -213,14 +215,17 @@ def compare(
             long_run.travel if not long_run.unassigned else hidden,
             theirs.travel if not theirs.unassigned else hidden,
             ours.travel if not ours.unassigned else hidden,
+            bounded.travel if not bounded.unassigned else hidden,
         )
         note = f"  (hidden tour {hidden})"
     g_ours = _gap(ours.travel, not ours.unassigned, best)
     g_vroom = _gap(theirs.travel, not theirs.unassigned, best)
     left = _cell(ours.travel, g_ours, not ours.unassigned, ours.solve_ms)
     right = _cell(theirs.travel, g_vroom, not theirs.unassigned, theirs.ms)
-    print(f"{name:<15}{p.n:>4} {best:>6} | {left} | {right}{note}", flush=True)
-    return g_ours, g_vroom
+    g_bounded = _gap(bounded.travel, not bounded.unassigned, best)
+    short = _cell(bounded.travel, g_bounded, not bounded.unassigned, bounded.ms)
+    print(f"{name:<15}{p.n:>4} {best:>6} | {left} | {right} | {short}{note}", flush=True)
+    return g_ours, g_vroom, g_bounded
 
 
 async def loop_lag(pool: ProcessPoolExecutor, problems: list[Problem], limit: float) -> float:
@@ -253,33 +258,44 @@ def main() -> None:
     print(f"load average at start: {os.getloadavg()[0]:.2f} (2 cores)")
     print(
         f"{'instance':<15}{'n':>4} {'best':>6} | {'ours':>6} {'gap%':>6} {'ok':>3} {'ms':>5} "
-        f"| {'VROOM':>6} {'gap%':>6} {'ok':>3} {'ms':>5}"
+        f"| {'VROOM':>6} {'gap%':>6} {'ok':>3} {'ms':>5} "
+        f"| {'VR@lim':>6} {'gap%':>6} {'ok':>3} {'ms':>5}"
     )
     ours: list[float] = []
     theirs: list[float] = []
+    short: list[float] = []
+    vr = "VROOM (exploration 5, 2 threads)"
     if not args.skip_public:
         for name, path, best in public_instances():
-            a, b = compare(name, load_dumas(path), best, args.time_limit, args.reference_limit)
+            a, b, c = compare(name, load_dumas(path), best, args.time_limit, args.reference_limit)
             ours.append(a)
             theirs.append(b)
+            short.append(c)
         print(_summary(f"public, ours at {args.time_limit:g} s", ours))
-        print(_summary("public, VROOM (exploration 5)", theirs))
+        print(_summary(f"public, {vr}", theirs))
+        print(_summary(f"public, {vr} at {args.time_limit:g} s", short))
     gen_ours: list[float] = []
     gen_theirs: list[float] = []
+    gen_short: list[float] = []
     for k in range(args.n200):
         width = (20, 40)[k % 2]
         base, hidden = generate_dumas_like(seed=k // 4 + 1 + 10 * (k % 2), width=width)
         p, label = (
             (base, f"gen200w{width}") if k % 4 < 2 else (widened(base), f"gen200w{width + 100}")
         )
-        a, b = compare(f"{label}.{k // 4 + 1}", p, -hidden, args.time_limit, args.reference_limit)
+        a, b, c = compare(
+            f"{label}.{k // 4 + 1}", p, -hidden, args.time_limit, args.reference_limit
+        )
         gen_ours.append(a)
         gen_theirs.append(b)
+        gen_short.append(c)
     if gen_ours:
         print(_summary(f"generated n=200, ours at {args.time_limit:g} s", gen_ours))
-        print(_summary("generated n=200, VROOM (exploration 5)", gen_theirs))
+        print(_summary(f"generated n=200, {vr}", gen_theirs))
+        print(_summary(f"generated n=200, {vr} at {args.time_limit:g} s", gen_short))
         print(_summary(f"all, ours at {args.time_limit:g} s", ours + gen_ours))
-        print(_summary("all, VROOM (exploration 5)", theirs + gen_theirs))
+        print(_summary(f"all, {vr}", theirs + gen_theirs))
+        print(_summary(f"all, {vr} at {args.time_limit:g} s", short + gen_short))
 
     plan = live_plan(100)
     for k in (10, 50):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 import vroom
 
@@ -24,9 +25,12 @@ class VroomResult:
     ms: int
 
 
-def vroom_solve(p: Problem, exploration: int = 5, threads: int = 2) -> VroomResult:
+def vroom_solve(
+    p: Problem, exploration: int = 5, threads: int = 2, timeout_s: float | None = None
+) -> VroomResult:
     """Solve a depot-to-depot TSPTW (our `problem_from` shape: node n+1 is the depot's
-    copy) with VROOM; jobs are nodes 1..n, the depot is location 0."""
+    copy) with VROOM; jobs are nodes 1..n, the depot is location 0. `timeout_s` bounds
+    its search as our time limit bounds ours (None: as long as it wants)."""
     started = time.perf_counter()
     n = p.n
     matrix = [[p.matrix[i][j] for j in range(n + 1)] for i in range(n + 1)]
@@ -37,7 +41,8 @@ def vroom_solve(p: Problem, exploration: int = 5, threads: int = 2) -> VroomResu
     for node in range(1, n + 1):
         a, b = p.windows[node]
         problem.add_job(vroom.Job(node, location=node, time_windows=[vroom.TimeWindow(a, b)]))
-    solution = problem.solve(exploration_level=exploration, nb_threads=threads)
+    timeout = None if timeout_s is None else timedelta(seconds=timeout_s)
+    solution = problem.solve(exploration_level=exploration, nb_threads=threads, timeout=timeout)
     routes = solution.routes
     jobs = routes[routes["type"] == "job"]
     route = [int(j) for j in jobs["id"]]

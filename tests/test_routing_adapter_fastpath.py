@@ -180,3 +180,41 @@ print(json.dumps([result.route.method, "ortools" in sys.modules]))
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
     )
     assert json.loads(out.stdout) == ["kept_order", False]
+
+
+async def test_the_engine_answers_a_quick_change_without_its_solver_processes() -> None:
+    from routing_adapter.engine import OrToolsEngine
+
+    engine = OrToolsEngine(workers=1, time_limit=1.0)
+    plan = parse_plan(_ordered(grid_plan(n=10, seed=12, width=4 * 3600)))
+    first = plan.stops[0].id
+    try:
+        engine._pool.shutdown(wait=True)  # any use of the pool now raises
+        result = await engine.apply(plan, _window(first, 5 * 3600, 6 * 3600))
+        assert result.route.method == "insertion"
+        assert 5 * 3600 <= result.route.arrivals[first] < 6 * 3600  # type: ignore[operator]
+    finally:
+        engine.close()
+
+
+def test_the_route_cli_imports_neither_pydantic_nor_ortools() -> None:
+    code = "import sys, routing_adapter.cli; print(sorted(m.split('.')[0] for m in sys.modules))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    loaded = set(json.loads(out.stdout.replace("'", '"')))
+    assert not loaded & {"pydantic", "ortools", "asyncio", "aiohttp"}, loaded
+
+
+def test_the_route_cli_runs_alone(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(grid_plan(n=5)))
+    out = subprocess.run(
+        [sys.executable, "-m", "routing_adapter.cli", "optimize", str(plan), "--time-limit", "0.2"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["feasible"] is True
