@@ -240,11 +240,15 @@ def construct(
     stops = list(range(1, p.n + 1))
     candidates: list[tuple[list[int], list[int]]] = []
     deadline = time.perf_counter() + budget_s
+    # Repairing a stop that does not fit may run past the budget, to twice it: a route
+    # that serves everyone with less time to shorten it beats a shorter one that
+    # leaves a customer out (on a busy machine the budget buys less).
+    repair_by = deadline + budget_s
     if current is not None:
         kept, dropped = _keep_current(p, current)
         missing = [s for s in stops if s not in current]
         route, left = insert_all(p, kept, dropped + missing)
-        candidates.append(repair(p, route, left, deadline=deadline) if left else (route, left))
+        candidates.append(repair(p, route, left, deadline=repair_by) if left else (route, left))
         if not candidates[0][1]:
             # Everyone served from the driver's own order: that is the start a re-plan
             # wants (a small change, a small reshuffle); the search does the rest.
@@ -267,7 +271,7 @@ def construct(
             attempt = hard + [v for v in rest if v not in hard]
             route, left = insert_all(p, seed, attempt)
             if left:
-                route, left = repair(p, route, left, deadline=deadline)
+                route, left = repair(p, route, left, deadline=repair_by)
             candidates.append((route, left))
             if not left or time.perf_counter() > deadline:
                 break
