@@ -59,8 +59,14 @@ def route_cost(p: Problem, route: list[int]) -> int:
     return cost
 
 
-def best_insertion(p: Problem, route: list[int], u: int) -> tuple[int, int] | None:
-    """(added travel, position) of the cheapest on-time insertion of `u`, or None."""
+def best_insertion(
+    p: Problem, route: list[int], u: int, every: list[tuple[int, int]] | None = None
+) -> tuple[int, int] | None:
+    """(added travel, position) of the cheapest on-time insertion of `u`, or None.
+
+    With `every`, each on-time (added travel, position) is also appended to it: a
+    caller whose objective is not travel alone (waiting costs too) compares those.
+    """
     seq = [0, *route, p.end]
     k = len(seq)
     arr = [0] * k
@@ -100,6 +106,8 @@ def best_insertion(p: Problem, route: list[int], u: int) -> tuple[int, int] | No
         ):
             continue
         delta = p.matrix[a][u] + p.matrix[u][b] - p.matrix[a][b]
+        if every is not None:
+            every.append((delta, pos - 1))
         if best is None or delta < best[0]:
             best = (delta, pos - 1)
     return best

@@ -25,6 +25,9 @@ from routing_adapter.construct import Schedule, best_insertion, route_cost, simu
 from routing_adapter.plan import Problem
 
 Method = Literal["kept_order", "insertion", "solve"]
+# The driver's order is kept unless moving the stop saves more than this share of its
+# driving: the same preference the solver gives the current order's arcs.
+STICKINESS = 0.02
 ChangeKind = Literal["window", "remove", "insert", "service_time"]
 
 
@@ -45,13 +48,27 @@ def on_time(p: Problem, route: list[int]) -> Schedule | None:
 
 
 def insert(p: Problem, order: list[int], node: int) -> QuickRoute | None:
-    """`node` put at its cheapest on-time place in `order` (which must be on time)."""
-    found = best_insertion(p, order, node)
+    """`node` put at its cheapest on-time place in `order` (which must be on time).
+
+    Cheapest as the solver counts it: driving, plus `wait_cost` per second of the
+    driver's day. With a waiting cost each on-time place is simulated (a late window
+    put early in the order would make everyone behind it wait); without, the O(1)
+    insertion test's added driving decides.
+    """
+    places: list[tuple[int, int]] = []
+    found = best_insertion(p, order, node, places if p.wait_cost else None)
     if found is None:
         return None
-    route = [*order[: found[1]], node, *order[found[1] :]]
-    schedule = on_time(p, route)  # the O(1) test is exact, but a schedule is the proof
-    return None if schedule is None else QuickRoute(route, schedule, "insertion")
+    best: QuickRoute | None = None
+    for _, pos in places if p.wait_cost else [found]:
+        route = [*order[:pos], node, *order[pos:]]
+        schedule = on_time(p, route)  # the O(1) test is exact, but a schedule is the proof
+        if schedule is None:
+            continue
+        trial = QuickRoute(route, schedule, "insertion")
+        if best is None or cost(p, trial) < cost(p, best):
+            best = trial
+    return best
 
 
 def quick_change(
@@ -65,6 +82,8 @@ def quick_change(
 
     `node` is the changed or inserted stop. `not_later` (a removal) maps nodes to their
     arrival before the change: the kept order counts only if nobody arrives later.
+    A new window: the kept order, unless moving the stop saves more (by the solver's
+    objective, waiting included) than `STICKINESS` of the order's driving.
     """
     if p.breaks:
         return None
@@ -72,20 +91,31 @@ def quick_change(
     if kind == "insert":
         assert node is not None
         order.remove(node)
-    else:
-        schedule = on_time(p, order)
-        if schedule is not None and (
-            not_later is None
-            or all(a <= not_later.get(v, a) for v, a in zip(order, schedule.arrivals, strict=True))
-        ):
-            return QuickRoute(order, schedule, "kept_order")
-        if kind != "window":
-            return None  # a longer visit or a removal that upsets the order: solve
-        assert node is not None
-        order.remove(node)
-    if on_time(p, order) is None:
-        return None  # the others are late even without it: a reorder is needed
-    return insert(p, order, node)
+        return insert(p, order, node) if on_time(p, order) is not None else None
+    schedule = on_time(p, order)
+    kept = None
+    if schedule is not None and (
+        not_later is None
+        or all(a <= not_later.get(v, a) for v, a in zip(order, schedule.arrivals, strict=True))
+    ):
+        kept = QuickRoute(order, schedule, "kept_order")
+    if kind != "window":
+        return kept  # a longer visit or a removal: the order, or a solve
+    assert node is not None
+    rest = [v for v in order if v != node]
+    moved = insert(p, rest, node) if on_time(p, rest) is not None else None
+    if kept is not None and (
+        moved is None or cost(p, kept) - cost(p, moved) <= STICKINESS * kept.schedule.travel
+    ):
+        return kept
+    return moved
+
+
+def cost(p: Problem, quick: QuickRoute) -> float:
+    """The solver's objective for a route: driving, plus `wait_cost` per second of the
+    driver's day (so a stop moved to 5 pm and kept first, with everyone else waiting
+    behind it, is what it is: the worst order)."""
+    return quick.schedule.travel + p.wait_cost * (quick.schedule.end_time - p.windows[0][0])
 
 
 @dataclass(frozen=True, slots=True)

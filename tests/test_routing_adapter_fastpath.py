@@ -218,3 +218,19 @@ def test_the_route_cli_runs_alone(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["feasible"] is True
+
+
+def test_with_a_waiting_cost_a_late_window_does_not_keep_everyone_waiting() -> None:
+    """The order still 'works' with the first stop moved to 5 h from now (everyone
+    after it just waits), but a live route counts the driver's day: it goes last."""
+    plan = _ordered(grid_plan(n=6, seed=4, width=12 * 3600))
+    for stop in plan["stops"]:
+        del stop["window"]
+    plan["wait_cost"] = 1
+    first = plan["stops"][0]["id"]
+    result = apply(parse_plan(plan), _window(first, 5 * 3600, 7 * 3600), time_limit=1.0)
+    assert result.route.method == "insertion"
+    assert result.route.sequence[-1] == first
+    others = [s["id"] for s in plan["stops"][1:]]
+    assert result.route.sequence[:-1] == others
+    assert all(result.route.arrivals[s] < 5 * 3600 for s in others)  # type: ignore[operator]
