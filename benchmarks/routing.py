@@ -1,19 +1,28 @@
-"""Benchmark: the route optimiser on public TSPTW instances with known optimal tours.
+"""Benchmark: the route optimiser on public TSPTW instances, beside VROOM, in one run.
 
-For each instance it prints travel time, gap to the best-known value, feasibility
-and solve time, for Doorstep's solver (OR-Tools, warm-started, guided local search)
-and, side by side, a nearest-neighbour-with-time-windows baseline. Then the
-event-loop lag measured while solves run in the process pool.
+For each instance it prints our travel time, gap to the best-known value, whether
+every stop was served on time and the solve time, and VROOM's (pyvroom, exploration
+level 5, 2 threads) beside it, unbounded and bounded by the same time limit ("VR@lim");
+then the summaries (feasible count, median and worst gap), the cost of a reschedule
+(`apply(NewWindow)`) on a 100-stop live-like route, fast path against solve, and the
+event-loop lag while solves run in the pool.
 
-    python benchmarks/routing.py [--time-limit 1.0] [--n200 6]
+    python benchmarks/routing.py [--time-limit 1.0] [--n200 8] [--reference-limit 20]
 
-Instances: ../shared/bench/routing (Dumas et al. 1995, n = 20..100, proven optima).
-n = 200: the public Dumas n200 files are not reachable from this machine, so
-`--n200 K` generates K instances the way Dumas's are built (200 customers on a
-50 x 50 grid, windows of width up to 20 or 40 centred on the arrival times of a
-hidden tour whose length is on the scale of the published n200 optima) and reports
-the gap to the better of the hidden tour and a 30-second run of the same solver
-("reference"): an upper bound, not a proven optimum.
+Instances: the 15 Dumas et al. (1995) instances in shared/bench/routing (proven
+optima), plus any Dumas / Ohlmann-Thomas file put in benchmarks/data/tsptw (same
+format; see the README there). Best-known values for those: BEST_KNOWN below, from
+the table `benchmark/Traveltime_Bounds.csv` of the GitHub repository
+TakehideSoh/tsptw (which cites Dumas et al. 1995, Ohlmann & Thomas 2007 and
+Baldacci et al. 2012), the same values as M. Lopez-Ibanez's TSPTW instances page.
+
+n = 200: the public n150/n200 files could not be brought onto this machine (see the
+data README), so `--n200 K` generates K instances the way Dumas's are built (200
+customers on a 50 x 50 grid, windows of width up to 20 or 40 centred on the arrival
+times of a hidden tour) and, like Ohlmann & Thomas's n200w120/n200w140, the same
+instances with every window widened by 100. The gap is to the best of the hidden
+tour, a `--reference-limit` run of our solver and VROOM's answer ("reference"): an
+upper bound on the optimum, not a proven one.
 """
 
 from __future__ import annotations
@@ -21,38 +30,87 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import os
 import random
 import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from routing_adapter.construct import nearest_neighbour, route_cost  # noqa: E402
+from routing_live import after_five, live_plan, measure  # noqa: E402
+from routing_vroom import vroom_solve  # noqa: E402
+
 from routing_adapter.plan import Problem  # noqa: E402
 from routing_adapter.solver import solve  # noqa: E402
 
-INSTANCES = ROOT.parent / "shared" / "bench" / "routing"
-OPTIMA = {
+
+def _instances_dir() -> Path:
+    """shared/bench/routing beside the checkout (or the worktree's main checkout)."""
+    for candidate in (
+        os.environ.get("ROUTING_BENCH", ""),
+        ROOT.parent / "shared" / "bench" / "routing",
+        ROOT.parent.parent / "shared" / "bench" / "routing",
+    ):
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    raise SystemExit("no shared/bench/routing found; set ROUTING_BENCH")
+
+
+EXTRA = ROOT / "benchmarks" / "data" / "tsptw"
+# Best-known travel times (TakehideSoh/tsptw, benchmark/Traveltime_Bounds.csv).
+BEST_KNOWN = {
     "n20w20.001": 378,
+    "n20w40.001": 254,
     "n20w60.001": 335,
+    "n20w80.001": 329,
     "n20w100.001": 237,
     "n40w20.001": 500,
+    "n40w40.001": 465,
     "n40w60.001": 494,
+    "n40w80.001": 395,
     "n40w100.001": 429,
     "n60w20.001": 551,
+    "n60w40.001": 591,
     "n60w60.001": 609,
+    "n60w80.001": 458,
     "n60w100.001": 515,
     "n80w20.001": 616,
+    "n80w40.001": 606,
     "n80w60.001": 554,
     "n80w80.001": 624,
     "n100w20.001": 738,
     "n100w40.001": 770,
     "n100w60.001": 655,
+    "n150w20.001": 925,
+    "n150w40.001": 918,
+    "n150w60.001": 859,
+    "n200w20.001": 1019,
+    "n200w40.001": 1023,
+    # Ohlmann & Thomas (2007): Dumas's n150/n200 with windows widened by 100.
+    "n150w120.001": 734,
+    "n150w140.001": 762,
+    "n150w160.001": 706,
+    "n200w120.001": 799,
+    "n200w140.001": 834,
 }
+
+
+def public_instances() -> list[tuple[str, Path, int]]:
+    """(name, file, best known) for every instance file found, smallest first."""
+    found = []
+    for name, best in BEST_KNOWN.items():
+        for folder in (_instances_dir(), EXTRA):
+            path = folder / f"{name}.txt"
+            if path.is_file():
+                found.append((name, path, best))
+                break
+    return found
 
 
 def problem_from(matrix: list[list[int]], windows: list[tuple[int, int]]) -> Problem:
@@ -111,25 +169,63 @@ def generate_dumas_like(seed: int, n: int = 200, width: int = 20) -> tuple[Probl
     return problem_from(matrix, windows), t + matrix[prev][0]
 
 
-def missed(r: dict[str, object]) -> str:
-    """' (served/n)' when the baseline could not serve every stop on time."""
-    return "" if r["nn_feasible"] else f" ({r['nn_served']}/{r['n']})"
+def widened(p: Problem, by: int = 100) -> Problem:
+    """Every customer window `by` wider (half each side), as Ohlmann & Thomas made
+    n200w120/n200w140 from Dumas's n200w20/n200w40."""
+    half = by // 2
+    windows = [p.windows[0]]
+    windows += [(max(0, a - half), b + half) for a, b in p.windows[1 : p.n + 1]]
+    windows.append(p.windows[p.end])
+    return replace(p, windows=tuple(windows))
 
 
-def run_one(name: str, p: Problem, limit: float) -> dict[str, object]:
-    sol = solve(p, limit)
-    base_route, base_left = nearest_neighbour(p)
-    return {
-        "name": name,
-        "n": p.n,
-        "travel": sol.travel,
-        "feasible": not sol.unassigned,
-        "served": len(sol.route),
-        "ms": sol.solve_ms,
-        "nn_travel": route_cost(p, base_route),
-        "nn_feasible": not base_left,
-        "nn_served": len(base_route),
-    }
+def _gap(travel: int, feasible: bool, best: int) -> float:
+    return 100 * (travel - best) / best if feasible else math.inf
+
+
+def _cell(travel: int, gap: float, feasible: bool, ms: int) -> str:
+    shown = f"{gap:6.2f}" if feasible else "   n/a"
+    return f"{travel:>6} {shown} {'yes' if feasible else 'NO':>3} {ms:>5}"
+
+
+def _summary(label: str, gaps: list[float]) -> str:
+    ok = [g for g in gaps if math.isfinite(g)]
+    if not ok:
+        return f"{label}: none feasible"
+    return (
+        f"{label}: {len(ok)}/{len(gaps)} feasible; over those, median gap "
+        f"{statistics.median(ok):.2f}%, worst {max(ok):.2f}%"
+    )
+
+
+def compare(
+    name: str, p: Problem, best: int, limit: float, ref_limit: float
+) -> tuple[float, float]:
+    """One row: our solver and VROOM on `p`. A negative `best` is a generated instance's
+    hidden tour: the reference is then the best route anyone found."""
+    ours = solve(p, limit)
+    theirs = vroom_solve(p)
+    bounded = vroom_solve(p, timeout_s=limit)
+    note = ""
+    if best < 0:  # generated: -hidden tour; reference = the best of everything known
+        hidden = -best
+        long_run = solve(p, ref_limit)
+        best = min(
+            hidden,
+            long_run.travel if not long_run.unassigned else hidden,
+            theirs.travel if not theirs.unassigned else hidden,
+            ours.travel if not ours.unassigned else hidden,
+            bounded.travel if not bounded.unassigned else hidden,
+        )
+        note = f"  (hidden tour {hidden})"
+    g_ours = _gap(ours.travel, not ours.unassigned, best)
+    g_vroom = _gap(theirs.travel, not theirs.unassigned, best)
+    left = _cell(ours.travel, g_ours, not ours.unassigned, ours.solve_ms)
+    right = _cell(theirs.travel, g_vroom, not theirs.unassigned, theirs.ms)
+    g_bounded = _gap(bounded.travel, not bounded.unassigned, best)
+    short = _cell(bounded.travel, g_bounded, not bounded.unassigned, bounded.ms)
+    print(f"{name:<15}{p.n:>4} {best:>6} | {left} | {right} | {short}{note}", flush=True)
+    return g_ours, g_vroom, g_bounded
 
 
 async def loop_lag(pool: ProcessPoolExecutor, problems: list[Problem], limit: float) -> float:
@@ -155,59 +251,68 @@ async def loop_lag(pool: ProcessPoolExecutor, problems: list[Problem], limit: fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--time-limit", type=float, default=1.0)
-    parser.add_argument("--n200", type=int, default=6, help="generated n=200 instances")
-    parser.add_argument("--reference-limit", type=float, default=30.0)
+    parser.add_argument("--n200", type=int, default=8, help="generated n=200 instances")
+    parser.add_argument("--reference-limit", type=float, default=20.0)
+    parser.add_argument("--skip-public", action="store_true")
     args = parser.parse_args()
-
+    print(f"load average at start: {os.getloadavg()[0]:.2f} (2 cores)")
     print(
-        f"{'instance':<14}{'n':>4} {'best':>6} | {'travel':>6} {'gap%':>6} {'ok':>3} "
-        f"{'ms':>5} | {'NN':>6} {'gap%':>7} {'ok':>3}"
+        f"{'instance':<15}{'n':>4} {'best':>6} | {'ours':>6} {'gap%':>6} {'ok':>3} {'ms':>5} "
+        f"| {'VROOM':>6} {'gap%':>6} {'ok':>3} {'ms':>5} "
+        f"| {'VR@lim':>6} {'gap%':>6} {'ok':>3} {'ms':>5}"
     )
-    gaps: list[float] = []
-    feasible_all = True
-    for name, best in OPTIMA.items():
-        r = run_one(name, load_dumas(INSTANCES / f"{name}.txt"), args.time_limit)
-        gap = 100 * (int(r["travel"]) - best) / best  # type: ignore[call-overload]
-        nn_gap = 100 * (int(r["nn_travel"]) - best) / best  # type: ignore[call-overload]
-        gaps.append(gap if r["feasible"] else math.inf)
-        feasible_all &= bool(r["feasible"])
-        print(
-            f"{name:<14}{r['n']:>4} {best:>6} | {r['travel']:>6} {gap:>6.2f} "
-            f"{'yes' if r['feasible'] else 'NO':>3} {r['ms']:>5} | {r['nn_travel']:>6} "
-            f"{nn_gap:>7.2f} {'yes' if r['nn_feasible'] else 'NO':>3}{missed(r)}"
-        )
-    print(
-        f"n<=100: all feasible: {feasible_all}; median gap {statistics.median(gaps):.2f}%, "
-        f"max {max(gaps):.2f}% at a {args.time_limit:g} s limit"
-    )
-
-    gaps200: list[float] = []
-    feasible200 = True
+    ours: list[float] = []
+    theirs: list[float] = []
+    short: list[float] = []
+    vr = "VROOM (exploration 5, 2 threads)"
+    if not args.skip_public:
+        for name, path, best in public_instances():
+            a, b, c = compare(name, load_dumas(path), best, args.time_limit, args.reference_limit)
+            ours.append(a)
+            theirs.append(b)
+            short.append(c)
+        print(_summary(f"public, ours at {args.time_limit:g} s", ours))
+        print(_summary(f"public, {vr}", theirs))
+        print(_summary(f"public, {vr} at {args.time_limit:g} s", short))
+    gen_ours: list[float] = []
+    gen_theirs: list[float] = []
+    gen_short: list[float] = []
     for k in range(args.n200):
         width = (20, 40)[k % 2]
-        p, hidden = generate_dumas_like(seed=k + 1, width=width)
-        long_run = solve(p, args.reference_limit)
-        ref = min(hidden, long_run.travel if not long_run.unassigned else hidden)
-        r = run_one(f"gen200w{width}.{k + 1}", p, args.time_limit)
-        gap = 100 * (int(r["travel"]) - ref) / ref  # type: ignore[call-overload]
-        gaps200.append(gap if r["feasible"] else math.inf)
-        feasible200 &= bool(r["feasible"])
-        print(
-            f"{r['name']:<14}{r['n']:>4} {ref:>6} | {r['travel']:>6} {gap:>6.2f} "
-            f"{'yes' if r['feasible'] else 'NO':>3} {r['ms']:>5} | {r['nn_travel']:>6} "
-            f"{100 * (int(r['nn_travel']) - ref) / ref:>7.2f} "  # type: ignore[call-overload]
-            f"{'yes' if r['nn_feasible'] else 'NO':>3}{missed(r)}   (hidden tour {hidden})"
+        base, hidden = generate_dumas_like(seed=k // 4 + 1 + 10 * (k % 2), width=width)
+        p, label = (
+            (base, f"gen200w{width}") if k % 4 < 2 else (widened(base), f"gen200w{width + 100}")
         )
-    if gaps200:
-        print(
-            f"n=200 (generated): all feasible: {feasible200}; median gap "
-            f"{statistics.median(gaps200):.2f}%, max {max(gaps200):.2f}% to the reference"
+        a, b, c = compare(
+            f"{label}.{k // 4 + 1}", p, -hidden, args.time_limit, args.reference_limit
         )
+        gen_ours.append(a)
+        gen_theirs.append(b)
+        gen_short.append(c)
+    if gen_ours:
+        print(_summary(f"generated n=200, ours at {args.time_limit:g} s", gen_ours))
+        print(_summary(f"generated n=200, {vr}", gen_theirs))
+        print(_summary(f"generated n=200, {vr} at {args.time_limit:g} s", gen_short))
+        print(_summary(f"all, ours at {args.time_limit:g} s", ours + gen_ours))
+        print(_summary(f"all, {vr}", theirs + gen_theirs))
+        print(_summary(f"all, {vr} at {args.time_limit:g} s", short + gen_short))
 
-    problems = [load_dumas(INSTANCES / f"{name}.txt") for name in list(OPTIMA)[-4:]]
+    plan = live_plan(100)
+    for k in (10, 50):
+        change = after_five(plan, k)
+        quick = measure(plan, change, fast=True, repeat=200)
+        full = measure(plan, change, fast=False, repeat=3)
+        print(
+            f"apply(NewWindow 'after 5pm', stop {k} of 100): fast path "
+            f"{quick['wall_s'] * 1e6:,.0f} us wall, {quick['cpu_s'] * 1e6:,.0f} us CPU "
+            f"({'/'.join(quick['methods'])}); solve {full['wall_s'] * 1e3:,.0f} ms wall, "
+            f"{full['cpu_s']:.3f} s CPU"
+        )
+    problems = [load_dumas(path) for _, path, _ in public_instances()[-4:]]
     with ProcessPoolExecutor(max_workers=2) as pool:
         lag = asyncio.run(loop_lag(pool, problems, args.time_limit))
     print(f"event-loop lag while 4 solves ran in a 2-process pool: max {lag:.1f} ms")
+    print(f"load average at end: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

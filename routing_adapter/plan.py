@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from routing_adapter.travel import SpeedProfile
+from routing_adapter.travel import SpeedProfile, travel_matrix
 
 StopId = Annotated[str, Field(min_length=1, max_length=128)]
 Time = AwareDatetime | int
@@ -255,21 +255,16 @@ def build_problem(
     if plan.matrix is not None:
         idx = [loc.index for loc in points]
         rows = [[plan.matrix[a][b] for b in idx] for a in idx]  # type: ignore[index]
+        if end is None:  # open route: finishing anywhere costs nothing
+            for row in rows:
+                row.append(0)
+            rows.append([0] * (n + 2))
+        matrix = tuple(tuple(row) for row in rows)
     else:
         speed = profile or SpeedProfile(base_kmh=plan.speed_kmh, detour=plan.detour)
         hour = origin.hour if origin is not None else None
-        rows = [
-            [
-                0 if a is b else speed.seconds(a.lat, a.lon, b.lat, b.lon, hour)  # type: ignore[arg-type]
-                for b in points
-            ]
-            for a in points
-        ]
-    if end is None:  # open route: finishing anywhere costs nothing
-        for row in rows:
-            row.append(0)
-        rows.append([0] * (n + 2))
-    matrix = tuple(tuple(row) for row in rows)
+        coords = tuple((loc.lat, loc.lon) for loc in points)
+        matrix = travel_matrix(coords, speed, hour, open_end=end is None)
 
     windows: list[tuple[int, int]] = [(t0, t0)]
     horizon_guess = t0 + 7 * 86400
@@ -308,10 +303,11 @@ def build_problem(
         for i, b in enumerate(plan.breaks)
     )
     order = sequence if sequence is not None else list(ids)
-    unknown = [s for s in order if s not in ids]
+    node_of = {s: i + 1 for i, s in enumerate(ids)}
+    unknown = [s for s in order if s not in node_of]
     if unknown:
         raise PlanError([{"field": "sequence", "message": f"unknown stop ids: {unknown}"}])
-    nodes = [ids.index(s) + 1 for s in order]
+    nodes = [node_of[s] for s in order]
     sticky = tuple(zip([0, *nodes], nodes, strict=False))
     latest = max([w[1] for w in windows[1:-1]] + [t0 + 86400])
     return Problem(
@@ -329,3 +325,24 @@ def build_problem(
         sticky=sticky,
         wait_cost=plan.wait_cost,
     )
+
+
+def window_seconds(p: Problem, start: Time, end: Time, where: str = "window") -> tuple[int, int]:
+    """A `[start, end)` window in the problem's seconds, as `build_problem` turns a
+    stop's window (start rounded up, the last second before the end, not before now)."""
+    a = _seconds(start, p.origin, f"{where}.start", round_up=True)
+    b = _seconds(end, p.origin, f"{where}.end")
+    return (max(a, p.windows[0][0]), b - 1)
+
+
+def stop_position(plan: Plan, stop_id: str) -> int:
+    for i, stop in enumerate(plan.stops):
+        if stop.id == stop_id:
+            return i
+    raise PlanError([{"field": "change.stop_id", "message": f"unknown stop id {stop_id!r}"}])
+
+
+def with_stops(plan: Plan, stops: list[PlanStop]) -> Plan:
+    """The plan with other stops: every stop is already valid and the ids are checked by
+    the caller, so no re-validation of the whole plan (a millisecond at 100 stops)."""
+    return plan.model_copy(update={"stops": stops})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 EARTH_RADIUS_M = 6_371_000.0
 
@@ -40,3 +41,33 @@ class SpeedProfile:
     ) -> int:
         metres = haversine_m(lat1, lon1, lat2, lon2) * self.detour
         return round(metres / (self.speed_kmh(hour) / 3.6))
+
+
+MATRIX_CACHE_SIZE = 64
+
+
+@lru_cache(maxsize=MATRIX_CACHE_SIZE)
+def travel_matrix(
+    points: tuple[tuple[float, float], ...],
+    profile: SpeedProfile,
+    hour: int | None,
+    open_end: bool,
+) -> tuple[tuple[int, ...], ...]:
+    """Seconds between every pair of (lat, lon) points, cached per worker process.
+
+    A reschedule evaluates the same route several times (the plan before and after
+    the change, a fast check and maybe a solve): 100 stops are 10,000 great-circle
+    distances, about 15 ms of Python, which the cheap check must not pay each time.
+    The key is the points, the speed profile and the hour (the rush-hour factor), so
+    a changed location or a new hour is a new entry; at most MATRIX_CACHE_SIZE
+    routes are kept (a few MB). `open_end` adds the free "finish anywhere" node.
+    """
+    rows = [
+        [0 if i == j else profile.seconds(*a, *b, hour) for j, b in enumerate(points)]
+        for i, a in enumerate(points)
+    ]
+    if open_end:
+        for row in rows:
+            row.append(0)
+        rows.append([0] * (len(points) + 1))
+    return tuple(tuple(row) for row in rows)
