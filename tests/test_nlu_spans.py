@@ -60,6 +60,17 @@ def tagged(text: str, *pieces: tuple[str, str]) -> list[tuple[str, str]]:
         ("could you come after 5", [("time", "5")], [("time", "after 5")]),
         ("could you swing by at 6", [("time", "at 6")], [("time", "at 6")]),
         ("how about friday", [("time", "friday")], [("time", "friday")]),
+        # An hour written as a word takes its window word too; a count of days does not.
+        ("come after two please", [("time", "two")], [("time", "after two")]),
+        ("about seven would be good", [("time", "seven")], [("time", "about seven")]),
+        ("before half 9, I have to leave", [("time", "half 9")], [("time", "before half 9")]),
+        ("in about two days", [("time", "two days")], [("time", "two days")]),
+        # A neighbour named after the house number is one place.
+        (
+            "leave it with number 12, Mrs Patel",
+            [("place", "with number 12"), ("place", "Mrs Patel")],
+            [("place", "with number 12, Mrs Patel")],
+        ),
         # A span broken in two is one span again.
         (
             "you can leave it with my neighbour at 31",

@@ -139,14 +139,16 @@ BEFORE_RANGE = re.compile(r"(?<!\w)(?:de|desde)\s+(?:las?\s+)?$", re.IGNORECASE)
 # ...taken in only before an hour: "I'm around [tomorrow]" is not "around tomorrow", and a
 # time that already starts with such a word takes no second one ("swing by [at 6]").
 HOUR_START = re.compile(
-    r"\d|noon\b|midday\b|midnight\b|lunch|las?\s+(?:\d|una\b|dos\b|tres\b|cuatro\b|cinco\b|"
+    r"\d|noon\b|midday\b|midnight\b|lunch|(?:one|two|three|four|five|six|seven|eight|nine|ten|"
+    r"eleven|twelve)\b(?!\s+(?:days?|weeks?|hours?|mins?|minutes?|times?)\b)|half\s+\w|las?\s+(?:\d|una\b|dos\b|tres\b|cuatro\b|cinco\b|"
     r"seis\b|siete\b|ocho\b|nueve\b|diez\b|once\b|doce\b)|mediod[ií]a\b|medianoche\b|"
     r"midi\b|minuit\b",
     re.IGNORECASE,
 )
 # What may stand between two pieces of one span, by entity.
 GAP = {
-    "place": re.compile(r"\s*(?:[\w'.]+\s+){0,2}", re.IGNORECASE),
+    # "[number 12], [Mrs Patel]": a comma too
+    "place": re.compile(r"[\s,]*(?:[\w'.]+[\s,]+){0,2}", re.IGNORECASE),
     "address": re.compile(r"[\s,]*(?:[\w'.]+[\s,]+){0,2}", re.IGNORECASE),
     # es/fr: "entre las 2 | y las 4", "de 3 | à 5"
     "time": re.compile(
