@@ -40,7 +40,7 @@ test: $(STAMP) nlu-model
 # language apart (benchmarks/nlu_report.py). NLU_FOLDS=3 for a shorter run.
 NLU_FOLDS ?= 5
 nlu-eval: $(STAMP) $(RASA_STAMP)
-	cd nlu && ../$(RASA_VENV)/bin/rasa test nlu --nlu data --config config.yml --cross-validation --folds $(NLU_FOLDS) --successes --errors --out results
+	cd nlu && ../$(RASA_VENV)/bin/rasa test nlu --nlu data --config config.yml --cross-validation --folds $(NLU_FOLDS) --successes --out results
 	$(BIN)/python benchmarks/nlu_report.py nlu/results
 
 # The current model on messages written apart from the training data (nlu/heldout/),
@@ -48,7 +48,7 @@ nlu-eval: $(STAMP) $(RASA_STAMP)
 nlu-heldout: nlu-model
 	set -e; model=$$($(BIN)/doorstep nlu build); for f in nlu/heldout/heldout*.yml; do \
 	  name=$$(basename $$f .yml); \
-	  (cd nlu && ../$(RASA_VENV)/bin/rasa test nlu --nlu heldout/$$name.yml --model $$model --successes --errors --out results-heldout/$$name); \
+	  (cd nlu && ../$(RASA_VENV)/bin/rasa test nlu --nlu heldout/$$name.yml --model $$model --successes --out results-heldout/$$name); \
 	  $(BIN)/python benchmarks/nlu_report.py nlu/results-heldout/$$name; \
 	done
 
