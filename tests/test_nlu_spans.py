@@ -60,6 +60,17 @@ def tagged(text: str, *pieces: tuple[str, str]) -> list[tuple[str, str]]:
         ("could you come after 5", [("time", "5")], [("time", "after 5")]),
         ("could you swing by at 6", [("time", "at 6")], [("time", "at 6")]),
         ("how about friday", [("time", "friday")], [("time", "friday")]),
+        # An hour written as a word takes its window word too; a count of days does not.
+        ("come after two please", [("time", "two")], [("time", "after two")]),
+        ("about seven would be good", [("time", "seven")], [("time", "about seven")]),
+        ("before half 9, I have to leave", [("time", "half 9")], [("time", "before half 9")]),
+        ("in about two days", [("time", "two days")], [("time", "two days")]),
+        # A neighbour named after the house number is one place.
+        (
+            "leave it with number 12, Mrs Patel",
+            [("place", "with number 12"), ("place", "Mrs Patel")],
+            [("place", "with number 12, Mrs Patel")],
+        ),
         # A span broken in two is one span again.
         (
             "you can leave it with my neighbour at 31",
@@ -134,3 +145,76 @@ def test_a_synonym_value_is_kept_when_the_span_is_trimmed() -> None:
     text = "five stars!"
     entity = {"entity": "rating", "start": 0, "end": 5, "value": "5"}
     assert spans.trim(text, entity) == entity
+
+
+# Spanish and French (nlu/SPAN-RULES.md): the same entities, each language's words.
+@pytest.mark.parametrize(
+    ("text", "pieces", "expected"),
+    [
+        # place: one plain leading preposition is left out, the article after it kept...
+        ("déjelo en el porche", [("place", "en el porche")], [("place", "el porche")]),
+        ("déjalo a la vecina", [("place", "a la vecina")], [("place", "la vecina")]),
+        ("laissez-le sur le paillasson", [("place", "sur le paillasson")],
+         [("place", "le paillasson")]),
+        ("mettez-le dans la boîte aux lettres", [("place", "dans la boîte aux lettres")],
+         [("place", "la boîte aux lettres")]),
+        ("laissez-le au gardien", [("place", "au gardien")], [("place", "gardien")]),
+        ("dáselo al portero", [("place", "al portero")], [("place", "portero")]),
+        # ...and taken back when the tagger left it out.
+        ("déjelo en el porche", [("place", "porche")], [("place", "el porche")]),
+        ("posez-le devant l'entrée", [("place", "entrée")], [("place", "devant l'entrée")]),
+        # Words that change the meaning belong to the place, with their article.
+        ("déjalo detrás de los contenedores", [("place", "contenedores")],
+         [("place", "detrás de los contenedores")]),
+        ("dejadlo con el portero", [("place", "portero")], [("place", "con el portero")]),
+        ("déjalo al lado del garaje", [("place", "garaje")], [("place", "al lado del garaje")]),
+        ("junto a la puerta está bien", [("place", "la puerta")],
+         [("place", "junto a la puerta")]),
+        ("laissez-le chez la voisine du 12", [("place", "la voisine du 12")],
+         [("place", "chez la voisine du 12")]),
+        ("mettez-le à côté de la porte", [("place", "à côté de la porte")],
+         [("place", "à côté de la porte")]),
+        ("mettez-le a cote de la porte", [("place", "la porte")],
+         [("place", "a cote de la porte")]),
+        ("en face du garage svp", [("place", "garage")], [("place", "en face du garage")]),
+        ("sous le paillasson", [("place", "paillasson")], [("place", "sous le paillasson")]),
+        # time: the whole expression, its articles and prepositions...
+        ("¿pueden venir el viernes?", [("time", "viernes")], [("time", "el viernes")]),
+        ("mejor por la tarde", [("time", "tarde")], [("time", "por la tarde")]),
+        ("mejor por la mañana", [("time", "por la mañana")], [("time", "por la mañana")]),
+        ("mañana después de las 5", [("time", "mañana"), ("time", "5")],
+         [("time", "mañana después de las 5")]),
+        ("a las 6 me va bien", [("time", "las 6")], [("time", "a las 6")]),
+        ("sobre las 5", [("time", "5")], [("time", "sobre las 5")]),
+        ("entre las 2 y las 4", [("time", "2"), ("time", "4")],
+         [("time", "entre las 2 y las 4")]),
+        ("de 3 a 5 estoy", [("time", "3 a 5")], [("time", "de 3 a 5")]),
+        ("plutôt le matin", [("time", "matin")], [("time", "le matin")]),
+        ("vers 18h svp", [("time", "18h")], [("time", "vers 18h")]),
+        ("demain après 17h", [("time", "demain"), ("time", "17h")],
+         [("time", "demain après 17h")]),
+        ("ce soir c'est mieux", [("time", "soir")], [("time", "ce soir")]),
+        ("dans la matinée", [("time", "matinée")], [("time", "dans la matinée")]),
+        ("à partir de 14h", [("time", "14h")], [("time", "à partir de 14h")]),
+        ("entre 14h et 16h", [("time", "14h"), ("time", "16h")],
+         [("time", "entre 14h et 16h")]),
+        # ...but not "para"/"pour", which are not part of a window.
+        ("para el viernes", [("time", "para el viernes")], [("time", "el viernes")]),
+        ("pour demain svp", [("time", "pour demain")], [("time", "demain")]),
+        # "mañana" alone is tomorrow: nothing is taken from before it.
+        ("¿mañana?", [("time", "mañana")], [("time", "mañana")]),
+        # rating and access code, as in English.
+        ("5 estrellas", [], [("rating", "5")]),
+        ("un 4 sur 5", [("rating", "4"), ("rating", "5")], [("rating", "4")]),
+        ("una nota de 5", [("rating", "5")], [("rating", "5")]),
+        ("cuatro estrellas, muy amable", [], [("rating", "cuatro")]),
+        ("el código es 4471", [], [("access_code", "4471")]),
+        ("le code d'entrée est 1290", [], [("access_code", "1290")]),
+        ("digicode : #1290", [], [("access_code", "#1290")]),
+        ("¿el código? «4471»", [("access_code", "«4471»")], [("access_code", "4471")]),
+    ],
+)  # fmt: skip
+def test_spanish_and_french_spans_follow_the_contract(
+    text: str, pieces: list[tuple[str, str]], expected: list[tuple[str, str]]
+) -> None:
+    assert tagged(text, *pieces) == expected

@@ -72,12 +72,16 @@ def fine_tune(
         return loss
 
     rng = np.random.default_rng(seed)
+    lengths = np.array(
+        [
+            len(ids)
+            for ids in tokenizer(list(texts), truncation=True, max_length=max_pieces)["input_ids"]
+        ]
+    )
     mean_loss = float("nan")
     for epoch in range(1, epochs + 1):
         started, losses = time.perf_counter(), []
-        order = rng.permutation(len(texts))
-        for start in range(0, len(order), batch_size):
-            batch = order[start : start + batch_size]
+        for batch in _batches(rng, lengths, batch_size):
             enc = tokenizer(
                 [texts[i] for i in batch],
                 padding=True,
@@ -100,3 +104,18 @@ def fine_tune(
             time.perf_counter() - started,
         )
     return mean_loss
+
+
+def _batches(rng: Any, lengths: np.ndarray, batch_size: int, pool: int = 16) -> list[np.ndarray]:
+    """Shuffled batches of similar lengths: a batch is padded to its longest message, so
+    one long message among short ones made most of a batch padding. The examples are
+    shuffled, sorted by length within pools of `pool` batches, cut into batches, and
+    the batches shuffled again (each epoch differently)."""
+    order = rng.permutation(len(lengths))
+    size = batch_size * pool
+    batches = []
+    for start in range(0, len(order), size):
+        chunk = order[start : start + size]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
