@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -263,3 +264,20 @@ def test_resolve_time_reads_an_optional_lang_per_line() -> None:
     assert out[1]["start"] == "2026-12-03T08:00:00-05:00"
     assert "day/month" in out[2]["error"]
     assert "lang" in out[3]["error"]
+
+
+def test_the_benchmark_spans_all_resolve_exactly() -> None:
+    """benchmarks/data/time_spans.jsonl: 443 spans in three languages (its docstring)."""
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "time_spans.jsonl"
+    missed = []
+    for line in path.read_text().splitlines():
+        item = json.loads(line)
+        ref = datetime.fromisoformat(item["reference"])
+        try:
+            w = resolve(item["span"], ref, item["timezone"], lang=item["lang"])
+            got = f"{w.start:%Y-%m-%dT%H:%M}/{w.end:%Y-%m-%dT%H:%M}"
+        except (NotUnderstood, InvalidWindow) as exc:
+            got = str(exc)
+        if got != f"{item['start']}/{item['end']}":
+            missed.append((item["lang"], item["span"], got))
+    assert not missed

@@ -262,10 +262,13 @@ def day_of(text: str, today: date, day_first: bool = False) -> date | None:
         return today + timedelta(days=1)
     if re.search(r"\bweekend\b", text):
         return _next_weekday(today, 5) if today.weekday() != 5 else today
+    # A date said with its weekday ("vendredi 5 décembre"): the date is the more exact.
+    if (on := _calendar_date(text, today, day_first)) is not None:
+        return on
     for name, weekday in WEEKDAYS.items():
         if re.search(rf"\b{name}\b", text):
             return _next_weekday(today, weekday)
-    return _calendar_date(text, today, day_first)
+    return None
 
 
 def _calendar_date(text: str, today: date, day_first: bool) -> date | None:

@@ -54,6 +54,10 @@ WORDS = TimeWords(
         (r"\bquarter past (\d{1,2})\b(?!:)", r"\1:15"),
         (r"\bquarter to (\d{1,2})\b(?!:)", lambda m: _quarter_to(m[1])),
         (
+            r"\b(after|before|from|by|since|until|till) (\d{1,2}(?::\d{2})?(?:am|pm)?) ?-?ish\b",
+            r"\1 \2",
+        ),
+        (
             r"(?:\b(?:at|around|about) )?\b(\d{1,2}(?::\d{2})?(?:am|pm)?) ?-?ish\b",
             r"around \1",
         ),
@@ -70,6 +74,12 @@ WORDS = TimeWords(
         (r"\bany ?time (after|from|before)\b", r"\1"),
         (r"\b(?:no|not) later than\b|\bat the latest by\b", "before"),
         (r"\b(?:don'?t|do not) (?:come|deliver|arrive|bring it)(?: it)? before\b", "after"),
+        # "thursday 26": a number after a weekday that cannot be an hour is its date.
+        (
+            r"\b((?:mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|sat(?:ur)?|sun)(?:day)?) "
+            r"(1[3-9]|2\d|3[01])\b(?!:)",
+            r"\1 the \2th",
+        ),
         # A time the customer does not want.
         (r"\binstead of\b|\brather than\b", "instead"),
         (

@@ -88,7 +88,12 @@ WORDS = TimeWords(
         (r"\bsemana\b", "week"),
         word_map(_DAYS),
         word_map(_MONTHS),
-        (r"\b(\d{1,2}) de (?=[a-z]{3,10}\b)", r"\1 "),  # "3 de diciembre"
+        # "el jueves 26": a number after a weekday is its date.
+        (
+            rf"\b({'|'.join(_DAYS.values())}) (\d{{1,2}})\b(?!\s*(?::\d|am\b|pm\b|y |menos))",
+            r"\1 the \2th",
+        ),
+        (r"\b(\d{1,2}(?:th)?) de (?=[a-z]{3,10}\b)", r"\1 "),  # "3 de diciembre"
         (r"\b(?:el (?:dia )?|dia )(\d{1,2})\b(?!\s*(?::\d|am\b|pm\b))", r"the \1th"),
         # After / before / between / around.
         (rf"\bde {_ARTICLE}({_H}(?:am|pm)?) a {_ARTICLE}({_H}(?:am|pm)?)\b", r"from \1 to \2"),

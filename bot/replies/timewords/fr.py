@@ -47,11 +47,12 @@ WORDS = TimeWords(
     ),
     number_after=r"heures?\b|h\b|du matin|du soir|de l'apres[- ]?midi|et demie?|et quart|moins",
     pre=rules(
-        (r"\b(?:dans|d'ici) (?:une|1) ?(?:heure|h)\b", "in 1 hour"),
+        # "dans 2h" is in two hours; "d'ici 15h" is by three o'clock, "d'ici une heure" not.
+        (r"\bdans (?:une|1) ?(?:heure|h)\b|\bd'ici une heure\b", "in 1 hour"),
         (r"\b(?:dans|d'ici) (?:une demi[- ]?heure|30 ?(?:minutes|min|mn))\b", "in half an hour"),
         (
-            r"\b(?:dans|d'ici) (deux|trois|\d{1,2}) ?(?:heures|h)\b",
-            lambda m: f"in {_NUMBERS.get(m[1], m[1])} hours",
+            r"\bdans (deux|trois|\d{1,2}) ?(?:heures|h)\b|\bd'ici (deux|trois) heures\b",
+            lambda m: f"in {_NUMBERS.get(m[1] or m[2], m[1] or m[2])} hours",
         ),
         (r"\b(?:dans|d'ici) (\d{1,3}) ?(?:minutes|min|mn)\b", r"in \1 mins"),
     ),
@@ -76,6 +77,7 @@ WORDS = TimeWords(
             "afternoon",
         ),
         (r"\b(?:ce|a) matin\b", "this morning"),
+        (r"\b(?:a la |en |de )?premiere heure\b|\ba la premiere heure\b", "morning"),
         (r"\b(?:en |dans l'|l'|d'|cet |cette )?avant[- ]?midi\b", "morning"),
         (r"\b(?:dans la |en |le |au |du |en fin de |en debut de |de )?matin(?:ee)?\b", "morning"),
         (r"\b(?:ce|a) soir(?:-la)?\b|\bcette nuit\b", "tonight"),
@@ -93,6 +95,8 @@ WORDS = TimeWords(
         (r"\bsemaine\b", "week"),
         word_map(_DAYS),
         word_map(_MONTHS),
+        # "jeudi 26", "vendredi 5 décembre": a number after a weekday is its date.
+        (rf"\b({'|'.join(_DAYS.values())}) (\d{{1,2}})\b(?!\s*(?::\d|am\b|pm\b))", r"\1 the \2th"),
         (r"\b1er\b", "1st"),
         (r"\ble (\d{1,2})\b(?!\s*(?::\d|am\b|pm\b|-))", r"the \1th"),
         # After / before / between / around.
