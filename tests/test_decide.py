@@ -334,3 +334,12 @@ def test_an_offered_item_is_picked_by_any_word_of_its_name() -> None:
     assert says(unsure) == ["pick_item"] and unsure.state == again.state
     oak = run(turn("out_of_scope", "the oak chair", confidence=0.3), again.state, items=chairs)
     assert oak.actions[0].item == "Oak dining chair"  # type: ignore[union-attr]
+
+
+def test_a_note_for_the_driver_that_asks_for_a_time_does_both() -> None:
+    w = window(12, 17)
+    d = run(turn("delivery_instructions", "bring it this arvo", window=w), **ON_ROUTE)
+    assert d.actions == (
+        UpdateDelivery({"instructions": "bring it this arvo"}, tell_driver=True),
+        TryWindow(w, {}),
+    )

@@ -55,3 +55,18 @@ def test_a_tagged_span_is_read_in_the_language_of_its_words_with_the_locale_as_h
     assert hhmm(time_window(result, AT, "America/New_York", lang="en")) == "11-25 12:00-17:00"
     bare = ParseResult("3/12", "reschedule", 0.9, (Entity("time", "3/12", 0, 4),))
     assert hhmm(time_window(bare, AT, "America/New_York", lang="fr")) == "12-03 08:00-21:00"
+
+
+def test_a_place_cut_a_word_short_of_its_clause_is_completed() -> None:
+    text = "under the bench by the front door, and the gate code is 1948"
+    assert place_of(text, "under the bench by the front") == "under the bench by the front door"
+    assert place_of("leave it on the back porch please", "back porch") == "back porch"
+    assert place_of("with Dave next door", "with Dave") == "with Dave next door"
+    assert place_of("leave it in the garage thanks", "garage") == "garage"
+
+
+def test_a_tagged_piece_of_a_longer_time_is_read_with_the_rest() -> None:
+    text = "pouvez-vous livrer demain après 17h ?"
+    piece = ParseResult(text, "reschedule", 0.9, (Entity("time", "17h", 31, 34),))
+    assert hhmm(time_window(piece, AT, "America/New_York")) == "11-24 16:00-18:00"
+    assert hhmm(time_window(piece, AT, "America/New_York", search=True)) == "11-25 17:00-21:00"

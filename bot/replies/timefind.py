@@ -95,6 +95,27 @@ def wanted_time(
     return " ".join(parts)
 
 
+def fuller_time(
+    text: str,
+    span: str,
+    reference: datetime,
+    zone: str,
+    hours: DeliveryHours = _DAY,
+    lang: str | None = None,
+) -> FoundTime | None:
+    """The message's wanted time when it holds the tagged `span` and says more.
+
+    The tagger sometimes marks a piece of the time ("17h" of "demain après 17h"): the
+    clause it sits in is then the request. None when the message adds nothing."""
+    found = find_time(text, reference, zone, hours, lang)
+    if found is None:
+        return None
+    tagged = candidates(plain(span), lang)[0][1]
+    if not tagged or tagged not in found.span or tagged == found.span:
+        return None
+    return found
+
+
 def find_time(
     text: str,
     reference: datetime,

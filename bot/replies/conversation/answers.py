@@ -95,9 +95,25 @@ def _place_answer(
         place = turn.text.strip()
     if not place:
         return None
-    if pending.kind == "ask_neighbour" and not place.lower().startswith(("with", "neighbo")):
-        place = f"with {place}"
+    if pending.kind == "ask_neighbour":
+        place = with_neighbour(place, facts.delivery.locale)
     return safe_place(ConversationState(), place, facts)
+
+
+# How a neighbour's name is introduced, in the customer's language ("with Sam at 14").
+_WITH = {"en": "with", "es": "con", "fr": "chez"}
+_SAYS_WHO = re.compile(
+    r"^(?:with|neighbo|next door|con|al? (?:la )?vecin|(?:el|la|mi) vecin|vecin|chez|avec|"
+    r"(?:au|aux|à la|a la|le|la|les|ma|mon|mes) voisin|voisin)",
+    re.IGNORECASE,
+)
+
+
+def with_neighbour(place: str, locale: str) -> str:
+    """ "Sam at 14" -> "with Sam at 14"; "con Marta" and "chez Julie" are left as said."""
+    if _SAYS_WHO.match(place):
+        return place
+    return f"{_WITH.get(locale.split('_')[0].split('-')[0], 'with')} {place}"
 
 
 def _yes_no_answer(

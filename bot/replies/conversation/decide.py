@@ -108,7 +108,11 @@ def _instructions(state: ConversationState, turn: Turn, facts: Facts) -> Decisio
     if turn.entities.get("place"):
         return _set_safe_place(state, turn, facts)
     code = access_code(turn)
-    changes, _ = other_requests(turn, place=False, note_text=True)
+    changes, note = other_requests(turn, place=False, note_text=True)
+    if _has_time(turn) and facts.delivery.status not in ("delivered", "cancelled"):
+        # "bring it this arvo": a note for the driver that asks for a time too.
+        before = (UpdateDelivery(changes, tell_driver=True),)
+        return time_given(turn, facts, "reschedule", None, before, note)
     return Decision(
         (
             UpdateDelivery(changes, tell_driver=True),

@@ -22,7 +22,7 @@ from bot.replies.conversation.decide import decide
 from bot.replies.conversation.executor import Executor
 from bot.replies.conversation.state import ConversationState, StateStore
 from bot.replies.inbound import HandoffToAgent, Reply
-from bot.replies.timefind import find_time
+from bot.replies.timefind import find_time, fuller_time
 from bot.replies.timewindows import DeliveryHours, InvalidWindow, NotUnderstood, resolve
 from integrations.rasa import NLUUnavailable, ParseResult, RasaClient
 
@@ -33,7 +33,7 @@ KEEP_OPEN = timedelta(days=14)
 
 # Where a reply is about a time even when the tagger marked none: the whole message is
 # then searched for one ("could you come this evening instead of this morning?").
-TIME_INTENTS = frozenset({"reschedule", "request_return_pickup"})
+TIME_INTENTS = frozenset({"reschedule", "request_return_pickup", "delivery_instructions"})
 TIME_PENDING = frozenset({"ask_time", "pick_window"})
 
 
@@ -49,7 +49,8 @@ def time_window(
     """The window the first `time` entity asks for, why it cannot be one, or None.
 
     `lang` is the customer's language, a hint for reading the span. With `search`,
-    a message the tagger marked no time in is searched for one."""
+    a message the tagger marked no time in is searched for one, and a tagged piece of
+    a longer time ("17h" of "demain après 17h") is read with the rest of it."""
     hours = DeliveryHours(start, end)
     span = result.first("time")
     if span is None:
@@ -59,6 +60,9 @@ def time_window(
         if found.window is None:
             return found.error
         return Window(start=found.window.start, end=found.window.end)
+    fuller = fuller_time(result.text, span.value, reply_at, zone, hours, lang) if search else None
+    if fuller is not None and fuller.window is not None:
+        return Window(start=fuller.window.start, end=fuller.window.end)
     try:
         window = resolve(span.value, reply_at, zone, hours, lang)
     except (NotUnderstood, InvalidWindow) as exc:
@@ -92,11 +96,37 @@ def with_house_number(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+# Words that end a place when they follow it ("on the porch please", "...door, and").
+_NOT_PLACE = frozenset(
+    str.split(
+        """please pls plz thanks thank thx ty if when and or but as because so then i i'm im
+        we it is was will tomorrow today tonight now asap por favor gracias si cuando y o pero
+        merci svp s'il si quand et ou mais"""
+    )
+)
+_TAIL = re.compile(r"^((?:\s+[^\W\d_][\w'-]*){1,2})(?=\s*(?:[,.;:!?)]|$))")
+
+
+def with_last_words(text: str, start: int, end: int, taken: list[tuple[int, int]]) -> int:
+    """The end of a place the tagger cut short of its clause ("by the front| door, and"):
+    at most two more words up to a comma or the end, none of them a word that ends a
+    place, nor part of another entity."""
+    m = _TAIL.match(text[end:])
+    if m is None:
+        return end
+    words = m[1].lower().split()
+    grown = end + m.end()
+    if any(w in _NOT_PLACE for w in words) or any(a < grown and b > end for a, b in taken):
+        return end
+    return grown
+
+
 def entity_values(result: ParseResult) -> dict[str, str]:
     """One value per entity; pieces of one entity close together are read as one span.
 
     The model sometimes marks "with Dave at number 16" as two places, "with Dave" and
-    "number 16", or only "Patel" of "number 12, Mrs Patel": the driver needs the whole
+    "number 16", only "Patel" of "number 12, Mrs Patel", or stops a word short ("by the
+    front" of "by the front door, and the code is..."): the driver needs the whole
     phrase.
     """
     values: dict[str, str] = {}
@@ -110,7 +140,10 @@ def entity_values(result: ParseResult) -> dict[str, str]:
             spans[e.entity] = (start, e.end)
             values[e.entity] = result.text[start : e.end]
     if "place" in spans:
-        start, end = with_house_number(result.text, *spans["place"])
+        others = [(e.start, e.end) for e in result.entities if e.entity != "place"]
+        start, end = spans["place"]
+        end = with_last_words(result.text, start, end, others)
+        start, end = with_house_number(result.text, start, end)
         if (start, end) != spans["place"]:
             values["place"] = result.text[start:end]
     return values
