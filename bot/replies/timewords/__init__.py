@@ -59,8 +59,10 @@ class TimeWords:
 
 def plain(text: str) -> str:
     """Lower case, no accents, one kind of apostrophe and dash, single spaces."""
-    text = unicodedata.normalize("NFKD", text.lower())
-    text = "".join(c for c in text if not unicodedata.combining(c))
+    text = text.lower()
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(c for c in text if not unicodedata.combining(c))
     text = re.sub(r"[’‘`´]", "'", text)
     text = re.sub(r"[–—]", "-", text)
     text = re.sub(r"[¿¡]", " ", text)
@@ -204,11 +206,18 @@ def candidates(text: str, hint: str | None = None) -> list[tuple[TimeWords, str]
     ambiguous in English, not the 5th of June because French would read it so.
     """
     hinted = language_code(hint) or "en"
+    scores = {code: score(text, code) for code in LANGUAGES}
+    if hinted == "en" and not any(p for code, p in scores.items() if code != "en"):
+        # The common case: nothing but English (or shared) words, and English is the
+        # hint. English reading every word leaves no other language anything to win on.
+        english = canonical(text, LANGUAGES["en"])
+        if unknown(english) == 0:
+            return [(LANGUAGES["en"], english)]
     bare: str | None = None
     found = []
     for code, words in LANGUAGES.items():
         canon = canonical(text, words)
-        points = score(text, code)
+        points = scores[code]
         if points == 0 and code != hinted and bare is None:
             bare = canonical(text, _NONE)
         if points > 0 or code == hinted or canon != bare:
