@@ -1,12 +1,14 @@
 """The rules: (state, reply, facts) -> actions and the next state. Pure: no I/O, no clock.
 
-Order of precedence for a reply:
+Order of precedence for a reply, once it is read as meant here (rereading.py: no
+rating before delivery, a greeting with a question is the question):
 1. a photo we were waiting for;
 2. a pick from options we offered ("2", "the later one") - read before the NLU,
    which cannot know what "2" means here;
 3. an answer to the pending question (yes/no, a place, a time);
 4. the intent, when the NLU is confident enough; otherwise ask again once, then a person.
-Steps 1-3 are answers.py; the handlers for step 4 are here.
+Steps 1-3 are answers.py; the handlers for step 4 are here. A handler also does what
+else the message asks for (a place, a code, a time) and confirms it in the same answer.
 """
 
 from __future__ import annotations
