@@ -85,6 +85,7 @@ bench: $(STAMP) nlu-model
 	$(BIN)/python benchmarks/notify.py
 	$(BIN)/python benchmarks/routing.py
 	$(BIN)/python benchmarks/nlu.py
+	$(BIN)/python benchmarks/timewindows.py
 	$(BIN)/python benchmarks/reply.py
 
 # Re-extract the message catalogue and merge it into each locale's .po file. The .po

@@ -192,10 +192,10 @@ def test_damage_asks_for_a_photo_then_opens_a_case_for_a_person() -> None:
 
 def test_escalations() -> None:
     assert run(turn("talk_to_human")).actions == (Escalate("talk_to_human"),)
-    low = run(turn("rate_delivery", "2 stars", entities={"rating": "2"}))
+    low = run(turn("rate_delivery", "2 stars", entities={"rating": "2"}), status="delivered")
     assert low.actions[-1] == Escalate("low_rating", notify=False)
     assert UpdateDelivery({"rating": 2}) in low.actions
-    assert says(run(turn("rate_delivery", "five stars"))) == ["rating_thanks"]
+    assert says(run(turn("rate_delivery", "five stars"), status="delivered")) == ["rating_thanks"]
 
 
 def test_two_unsure_readings_in_a_row_go_to_a_person_one_does_not() -> None:
@@ -231,3 +231,115 @@ def test_choice_and_yes_no_reading() -> None:
     assert yes_no("no, tomorrow after 5 would be better") is None
     assert yes_no("👍🏽") is True and yes_no("✅ ✅") is True and yes_no("👎") is False
     assert yes_no("❌") is False and yes_no("😂") is None and yes_no("👍👎") is None
+
+
+# --- a reply read again, several requests in one message, picks by name ------------
+
+
+def test_a_rating_before_delivery_is_not_a_rating() -> None:
+    # A bare "2" with nothing offered, before delivery: a short help, never an escalation.
+    bare = run(turn("rate_delivery", "2", entities={"rating": "2"}), **ON_ROUTE)
+    assert says(bare) == ["help_short"]
+    assert not any(isinstance(a, (Escalate, UpdateDelivery)) for a in bare.actions)
+    # With a question pending, "2" is its answer.
+    pending = ConversationState(pending=Pending(kind="not_home"))
+    assert says(run(turn("rate_delivery", "2"), pending)) == ["ask_neighbour"]
+    # Anything more is read as the model's next-best intent.
+    ranking = (("rate_delivery", 0.8), ("report_damaged", 0.15), ("thank", 0.05))
+    damaged = run(turn("rate_delivery", "I'd give it a 2, the box is crushed", ranking=ranking))
+    assert says(damaged) == ["ask_photo"]
+    # Once delivered it is a rating.
+    done = run(turn("rate_delivery", "2", entities={"rating": "2"}), status="delivered")
+    assert done.actions[-1] == Escalate("low_rating", notify=False)
+
+
+def test_a_greeting_with_a_question_answers_the_question() -> None:
+    ranking = (("greet", 0.9), ("ask_eta", 0.08), ("thank", 0.02))
+    asked = run(turn("greet", "Hola, ¿a qué hora llega el repartidor?", ranking=ranking))
+    assert says(asked) == ["eta_answer"]
+    # A greeting alone, or a greeting and how-are-you, stays a greeting.
+    small = (("greet", 0.94), ("out_of_scope", 0.03), ("ask_eta", 0.01))
+    assert says(run(turn("greet", "hola, ¿qué tal?", ranking=small))) == ["greet_reply"]
+    assert says(run(turn("greet", "hi", ranking=ranking))) == ["greet_reply"]
+
+
+def test_a_place_and_an_access_code_in_one_message_are_both_kept_and_confirmed() -> None:
+    text = "under the bench by the front door, and the gate code is 1948"
+    for entities in ({"place": "under the bench by the front door", "access_code": "1948"},
+                     {"place": "under the bench by the front door"}):  # fmt: skip
+        d = run(turn("set_safe_place", text, entities=entities), **ON_ROUTE)
+        assert d.actions[0] == UpdateDelivery(
+            {
+                "safe_place": "under the bench by the front door",
+                "access_code": "1948",
+                "instructions": "under the bench by the front door, and the gate code is ****",
+            },
+            tell_driver=True,
+        )
+        (said,) = [a for a in d.actions if isinstance(a, Say)]  # one answer for both
+        assert said.type == "safe_place_saved" and said.context["has_code"] is True
+        assert d.state.pending is not None and d.state.pending.kind == "remember_place"
+
+
+def test_a_time_and_a_place_in_one_message_are_both_done() -> None:
+    w = window(17, 21)
+    t = turn("reschedule", "after 5, and leave it on the porch", window=w,
+             entities={"place": "porch"})  # fmt: skip
+    d = run(t, **ON_ROUTE)
+    assert d.actions == (
+        UpdateDelivery({"safe_place": "porch"}, tell_driver=True),
+        TryWindow(w, {"place": "porch"}),
+    )
+    # Said as a safe place with a time, another day: the same two changes.
+    tomorrow = window(17, 21, days=1)
+    s = run(turn("set_safe_place", window=tomorrow, entities={"place": "porch"}), **ON_ROUTE)
+    assert s.actions == (
+        UpdateDelivery({"safe_place": "porch"}, tell_driver=True),
+        Rebook(tomorrow, {"place": "porch"}),
+    )
+
+
+def test_instructions_with_a_place_and_not_home_with_a_place_or_a_time() -> None:
+    ins = run(turn("delivery_instructions", "ring twice, leave it behind the bins",
+                   entities={"place": "behind the bins"}))  # fmt: skip
+    assert ins.actions[0] == UpdateDelivery(
+        {"safe_place": "behind the bins", "instructions": "ring twice, leave it behind the bins"},
+        tell_driver=True,
+    )
+    out = run(
+        turn("not_home", "I'm out, leave it with number 12", entities={"place": "with number 12"})
+    )
+    assert out.actions[0] == UpdateDelivery({"safe_place": "with number 12"}, tell_driver=True)
+    later = run(turn("not_home", "not in today, tomorrow works", window=window(8, 21, 1)))
+    assert later.actions == (Rebook(window(8, 21, 1)),)
+
+
+def test_a_part_of_today_that_is_over_is_answered_with_windows_and_why() -> None:
+    (offer,) = run(turn("reschedule", "this morning", window_error="that time has passed")).actions
+    assert isinstance(offer, OfferWindows) and offer.reason == "passed"
+
+
+def test_an_offered_item_is_picked_by_any_word_of_its_name() -> None:
+    items = [{"sku": "S1", "name": "Oak dining chair"}, {"sku": "S2", "name": "Floor lamp"}]
+    d = run(turn("request_return_pickup", "I need to return something"), items=items)
+    picked = run(turn("out_of_scope", "the chair pls", confidence=0.3), d.state, items=items)
+    (offer,) = picked.actions
+    assert isinstance(offer, OfferWindows) and offer.item == "Oak dining chair"
+    lamp = run(turn("request_return_pickup", "can you collect the lamps"), items=items)
+    assert isinstance(lamp.actions[0], OfferWindows) and lamp.actions[0].item == "Floor lamp"
+    # Two chairs: "the chair" names both, so the question is asked again.
+    chairs = [{"sku": "S1", "name": "Oak dining chair"}, {"sku": "S2", "name": "Office chair"}]
+    again = run(turn("request_return_pickup", "return please"), items=chairs)
+    unsure = run(turn("out_of_scope", "the chair", confidence=0.3), again.state, items=chairs)
+    assert says(unsure) == ["pick_item"] and unsure.state == again.state
+    oak = run(turn("out_of_scope", "the oak chair", confidence=0.3), again.state, items=chairs)
+    assert oak.actions[0].item == "Oak dining chair"  # type: ignore[union-attr]
+
+
+def test_a_note_for_the_driver_that_asks_for_a_time_does_both() -> None:
+    w = window(12, 17)
+    d = run(turn("delivery_instructions", "bring it this arvo", window=w), **ON_ROUTE)
+    assert d.actions == (
+        UpdateDelivery({"instructions": "bring it this arvo"}, tell_driver=True),
+        TryWindow(w, {}),
+    )

@@ -111,6 +111,44 @@ async def test_help_answers_with_the_brands_help_text(client: Client) -> None:
     assert texts[1].startswith("Parcelly: Text us about your delivery any time.")
 
 
+async def test_spanish_and_french_keywords_opt_out_and_are_answered_in_their_language(
+    client: Client, services: Services
+) -> None:
+    # An English-speaking customer who texts ARRÊT (Canada's French STOP) gets French.
+    await _delivery(client)
+    await reply(client, "Arrêt")
+    texts = await eventually(lambda: phone_texts(client), lambda x: len(x) == 2)
+    assert "Vous ne recevrez plus de messages de Parcelly" in texts[1]
+    assert await services.redis.exists(services.keys.optout("demo", "sandbox", PHONE))
+    # Opted out, "ALTA" opts a Spanish speaker back in, in Spanish.
+    await reply(client, "alta")
+    texts = await eventually(lambda: phone_texts(client), lambda x: len(x) == 3)
+    assert "Volverás a recibir avisos de entrega de Parcelly" in texts[2]
+    assert not await services.redis.exists(services.keys.optout("demo", "sandbox", PHONE))
+
+
+async def test_english_keywords_are_answered_in_the_customers_language(client: Client) -> None:
+    await post_event(client, f.delivery_created("d1", locale="es", phone=PHONE))
+    await eventually(lambda: phone_texts(client), lambda x: len(x) == 1)
+    await reply(client, "STOP")
+    texts = await eventually(lambda: phone_texts(client), lambda x: len(x) == 2)
+    assert texts[1].startswith("No recibirás más mensajes de Parcelly")
+    await reply(client, "BAJA")  # already out: no second confirmation
+    await asyncio.sleep(0.2)
+    assert len(await phone_texts(client)) == 2
+
+
+async def test_help_in_spanish_and_french(client: Client) -> None:
+    await _delivery(client)
+    await reply(client, "AYUDA")
+    texts = await eventually(lambda: phone_texts(client), lambda x: len(x) == 2)
+    assert texts[1].startswith("Parcelly: Text us about your delivery any time.")
+    assert texts[1].endswith("Responde BAJA o STOP para dejar de recibir mensajes.")
+    await reply(client, "aide")
+    texts = await eventually(lambda: phone_texts(client), lambda x: len(x) == 3)
+    assert texts[2].endswith("Répondez ARRÊT ou STOP pour ne plus recevoir de messages.")
+
+
 async def test_a_provider_message_id_is_processed_once(client: Client, services: Services) -> None:
     await _delivery(client)
     message = InboundMessage("sandbox", PHONE, "hi", "SM-same", datetime.now(UTC))

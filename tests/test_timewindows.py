@@ -6,7 +6,6 @@ import io
 import json
 import subprocess
 import sys
-import time as clock
 from datetime import datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -175,7 +174,9 @@ def test_resolve_time_cli_answers_each_line_in_order() -> None:
     assert len(out) == 5
 
 
-def test_resolve_time_command_handles_a_thousand_lines_quickly() -> None:
+def test_resolve_time_command_answers_a_thousand_lines_in_order() -> None:
+    # How fast is a benchmark (benchmarks/timewindows.py prints it), not a timed test:
+    # on a shared 2-core machine the wall clock of a fresh process measures the load.
     spans = [
         "tomorrow after 5",
         "friday morning",
@@ -198,7 +199,6 @@ def test_resolve_time_command_handles_a_thousand_lines_quickly() -> None:
         )
         for i in range(1000)
     )
-    started = clock.perf_counter()
     out = subprocess.run(
         [sys.executable, "-m", "bot.cli", "resolve-time"],
         input=payload,
@@ -207,10 +207,9 @@ def test_resolve_time_command_handles_a_thousand_lines_quickly() -> None:
         cwd=ROOT,
         check=True,
     )
-    elapsed = clock.perf_counter() - started
     lines = out.stdout.splitlines()
     assert len(lines) == 1000
     assert json.loads(lines[0])["start"] == "2026-11-25T17:00:00-05:00"
-    # How fast is a benchmark's question, not a test's (a loaded machine is slow, not
-    # wrong): printed for the record.
-    print(f"resolve-time: {elapsed:.2f} s for 1000 lines")
+    assert [json.loads(x).get("error") is not None for x in lines[:10]] == [
+        span == "whenever" for span in spans
+    ]

@@ -48,9 +48,10 @@ MESSAGE_VARIABLES: dict[str, frozenset[str]] = {
     "help": frozenset(),
     "telegram_linked": frozenset(),
     "eta_answer": frozenset({"status", "delivered_at", "safe_place"}),
-    "reschedule_confirmed": frozenset(),
-    "window_offers": frozenset({"offers", "reason", "purpose", "item"}),
-    "safe_place_saved": frozenset({"place", "address"}),
+    # "place" / "has_code": what else the customer's message asked for, done too.
+    "reschedule_confirmed": frozenset({"place", "has_code"}),
+    "window_offers": frozenset({"offers", "reason", "purpose", "item", "place", "has_code"}),
+    "safe_place_saved": frozenset({"place", "address", "has_code"}),
     "instructions_saved": frozenset({"has_code"}),
     "return_confirmed": frozenset({"item"}),
     "pick_item": frozenset({"items"}),

@@ -14,11 +14,14 @@ import aiohttp
 
 from bot.config import Settings
 from bot.nlu.model import NLUBuildError, ensure_model, model_path
-from bot.replies.conversation.engine import time_window, window_json
 from integrations.rasa import NLUUnavailable, RasaClient
 
 
 async def _parse(text: str, at: datetime, zone: str, settings: Settings) -> dict[str, Any]:
+    # Imported here: the whole conversation engine is not needed by `resolve-time` and
+    # the other commands, which start faster without it.
+    from bot.replies.conversation.engine import time_window, window_json
+
     url = settings.nlu_url or "http://127.0.0.1:5005"
     async with aiohttp.ClientSession() as session:
         client = RasaClient(session, url, settings.nlu_token, timeout_s=5, retries=1)

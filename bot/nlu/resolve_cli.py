@@ -1,4 +1,8 @@
-"""`doorstep resolve-time`: JSON lines of {span, reference, timezone} in, windows out."""
+"""`doorstep resolve-time`: JSON lines of {span, reference, timezone, lang?} in, windows out.
+
+`lang` ("en", "es", "fr", or a locale such as "es_MX") is optional: a hint that breaks
+ties; without it the language is told from the span's words.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +19,14 @@ def resolve_line(line: str) -> dict[str, Any]:
     try:
         item = json.loads(line)
         span, reference, zone = item["span"], item["reference"], item["timezone"]
+        lang = item.get("lang")
+        if lang is not None and not isinstance(lang, str):
+            return {"error": 'lang must be a language code such as "es"'}
         ref = datetime.fromisoformat(reference)
         if ref.tzinfo is None:
             return {"error": "reference must include a UTC offset"}
-        window = resolve(str(span), ref, str(zone))
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        window = resolve(str(span), ref, str(zone), lang=lang)
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
         return {"error": f"bad input line: {exc}"}
     except (NotUnderstood, InvalidWindow) as exc:
         return {"error": str(exc)}

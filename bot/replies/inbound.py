@@ -272,17 +272,19 @@ class InboundService:
         optout_key = self.keys.optout(brand_id, delivery.channel, delivery.contact)
         opted_out = bool(await self.redis.exists(optout_key))
         keyword = match_keyword(text, opted_out)
-        if keyword == "opt_out":
-            if not opted_out:
-                await self.redis.set(optout_key, self.clock.timestamp())
-                await self._answer(brand, delivery, "optout_confirmed")
-            return
-        if keyword == "opt_in":
-            await self.redis.delete(optout_key)
-            await self._answer(brand, delivery, "optin_confirmed")
-            return
-        if keyword == "help":
-            await self._answer(brand, delivery, "help")
+        if keyword is not None:
+            # Answered in the keyword's language when it has one ("BAJA", "ARRÊT").
+            answer_to = _in_language(delivery, keyword.language)
+            if keyword.keyword == "opt_out":
+                if not opted_out:
+                    await self.redis.set(optout_key, self.clock.timestamp())
+                    await self._answer(brand, answer_to, "optout_confirmed")
+                return
+            if keyword.keyword == "opt_in":
+                await self.redis.delete(optout_key)
+                await self._answer(brand, answer_to, "optin_confirmed")
+                return
+            await self._answer(brand, answer_to, "help")
             return
         received = datetime.fromtimestamp(float(entry["at"]), UTC)
         await self.handler(
@@ -291,3 +293,10 @@ class InboundService:
 
     async def _answer(self, brand: BrandSettings, delivery: DeliveryRecord, kind: str) -> None:
         await self.notifier.send(brand, [(delivery, Notice(kind, {}, proactive=False))])
+
+
+def _in_language(delivery: DeliveryRecord, language: str | None) -> DeliveryRecord:
+    """The delivery as the answer to a keyword sees it: in the keyword's language."""
+    if language is None or delivery.locale.split("_")[0].split("-")[0] == language:
+        return delivery
+    return delivery.model_copy(update={"locale": language})

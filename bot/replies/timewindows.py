@@ -1,11 +1,15 @@
-"""Turn a customer's `time` span ("tomorrow after 5") into a delivery window.
+"""Turn a customer's `time` span ("tomorrow after 5", "mañana por la tarde", "demain
+après 17h") into a delivery window.
 
-The rules are the NLU contract's (../shared/spec/nlu-contract.md, "Time windows"):
-a day part and a time-of-day part, either optional, in either order; hours without
-am/pm read 1-7 as pm, 8-11 as am, 12 as noon; no day means today if the window's end
-is still ahead, else tomorrow; a weekday means the next such day after today; every
-window is clipped to the delivery day. What cannot be read is reported as not
-understood, never guessed.
+The rules are the NLU contract's (../shared/spec/nlu-contract.md, "Time windows" and
+"Languages"), written once here for the canonical form that every language's words
+are rewritten into first (`bot/replies/timewords/`): a day part and a time-of-day part,
+either optional, in either order; hours without am/pm read 1-7 as pm, 8-11 as am, 12
+as noon, unless a part of the day says which ("at 7 tonight" is 19:00); no day means
+today if the window's end is still ahead, else tomorrow, but "this morning" or
+"tonight" is today even once it has passed; a weekday means the next such day after
+today; every window is clipped to the delivery day. What cannot be read is reported
+as not understood, never guessed.
 
 Local times are built with zoneinfo on the customer's calendar date, so a window
 on the day clocks change is still 08:00-21:00 on the wall clock.
@@ -16,7 +20,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
+
+from bot.replies.timewords import TimeWords, candidates, plain
 
 WEEKDAYS = {
     name: i
@@ -53,47 +60,53 @@ MONTHS = {
     )
     for name in names
 }
-PARTS_OF_DAY = {
-    "morning": (time(8), time(12)),
-    "afternoon": (time(12), time(17)),
-    "arvo": (time(12), time(17)),  # Australian: the afternoon
-    "evening": (time(17), time(21)),
-    "tonight": (time(17), time(21)),
-    "lunchtime": (time(11), time(13)),
-    "lunch": (time(11), time(13)),
-    "noon": (time(11), time(13)),
-    "midday": (time(11), time(13)),
+Meridiem = Literal["am", "pm"] | None
+# Each part of the day: its window, and whether an hour said with it is am or pm.
+PARTS_OF_DAY: dict[str, tuple[tuple[time, time], Meridiem]] = {
+    "morning": ((time(8), time(12)), "am"),
+    "afternoon": ((time(12), time(17)), "pm"),
+    "evening": ((time(17), time(21)), "pm"),
+    "tonight": ((time(17), time(21)), "pm"),
+    "night": ((time(17), time(21)), "pm"),
+    "lunchtime": ((time(11), time(13)), None),
+    "lunch": ((time(11), time(13)), None),
+    "noon": ((time(11), time(13)), None),
+    "midday": ((time(11), time(13)), None),
 }
 
-_HOUR = r"(?:\d{1,2}(?:[:.]\d{2})?\s*(?:a\.?m\.?|p\.?m\.?)?|noon|midday|midnight)"
+# An hour as the canonical form writes it: "5", "5:30", "17:00", "5pm", "noon". Not a
+# piece of a longer number ("1948") or of an ordinal ("5th").
+_H = r"(?<![\w:/])(?:\d{1,2}(?::\d{2})?(?:am|pm)?|noon|midday|midnight)(?![\w/]|:\d)"
+_PART = "|".join(PARTS_OF_DAY)
+_STREET = (
+    r"(?!\s+(?:[a-z]+\s+)?(?:st|street|rd|road|ave|avenue|lane|ln|drive|dr|court|ct|way|blvd)\b)"
+)
 _RANGE = re.compile(
-    rf"(?:between\s+|from\s+)?(?P<a>{_HOUR})\s*(?:-|–|to|and|til|till|until)\s*(?P<b>{_HOUR})"
+    rf"(?:between\s+|from\s+)?(?P<a>{_H})\s*(?:-|to|and|til|till|until)\s*(?P<b>{_H})"
 )
-_AFTER = re.compile(rf"(?:after|from|since|any\s*time\s+after)\s+(?P<a>{_HOUR})")
-_BEFORE = re.compile(rf"(?:before|by|until|till|no\s+later\s+than)\s+(?P<a>{_HOUR})")
-_AROUND = re.compile(rf"(?:at|around|about|approx(?:imately)?|~|@)\s*(?P<a>{_HOUR})")
-_BARE = re.compile(rf"^(?P<a>{_HOUR})$")
-# An hour that is clearly a clock time (has minutes or am/pm) beside a day: "friday 10am".
-_CLOCK = re.compile(r"\b(?P<a>\d{1,2}:\d{2}\s*(?:[ap]\.?m\.?)?|\d{1,2}\s*[ap]\.?m\.?)(?!\w)")
-_ORDINAL = re.compile(r"(?:the\s+)?(?P<d>\d{1,2})(?:st|nd|rd|th)\b")
-_MONTH_DAY = re.compile(r"(?P<m>[a-z]{3,9})\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?\b")
-_DAY_MONTH = re.compile(r"(?P<d>\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<m>[a-z]{3,9})\b")
+_AFTER = re.compile(rf"\b(?:after|from|since|past)\s+(?P<a>{_H})")
+_BEFORE = re.compile(rf"\b(?:before|by|until|till|til)\s+(?P<a>{_H})")
+_AROUND = re.compile(rf"(?:\b(?:at|around|about|approx(?:imately)?)|~|@)\s*(?P<a>{_H}){_STREET}")
+# An hour said with its part of the day: "7 tonight", "10 in the morning".
+_HOUR_PART = re.compile(
+    rf"(?P<a>{_H})\s+(?:in\s+the\s+|this\s+|at\s+)?(?P<p>morning|afternoon|evening|tonight|night)\b"
+)
+_BARE = re.compile(rf"^(?P<a>{_H})$")
+_CLOCK = re.compile(r"(?<![\w:/])(?P<a>\d{1,2}:\d{2}(?:am|pm)?|\d{1,2}(?:am|pm))(?![\w/])")
+_DAYPART = re.compile(rf"\b(?:(?P<this>this)\s+|(?:in|during)\s+the\s+|at\s+)?(?P<p>{_PART})\b")
+_ORDINAL = re.compile(r"(?:the\s+)?\b(?P<d>\d{1,2})(?:st|nd|rd|th)\b")
+_MONTH_DAY = re.compile(r"\b(?P<m>[a-z]{3,9})\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?\b(?!:)")
+_DAY_MONTH = re.compile(r"\b(?P<d>\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<m>[a-z]{3,9})\b")
 _NUMERIC_DATE = re.compile(r"\b(?P<a>\d{1,2})/(?P<b>\d{1,2})\b")
-# Ways of writing an hour that the patterns above do not read, rewritten first:
-# "half 5" / "half past 5" (UK) -> 5:30, "quarter past 5" -> 5:15, "quarter to 6" -> 5:45,
-# "3ish" -> around 3.
-_HALF = re.compile(r"\bhalf\s+(?:past\s+)?(?P<h>\d{1,2})\b")
-_QUARTER_PAST = re.compile(r"\bquarter\s+past\s+(?P<h>\d{1,2})\b")
-_QUARTER_TO = re.compile(r"\bquarter\s+to\s+(?P<h>\d{1,2})\b")
-_ISH = re.compile(
-    r"(?:\b(?:at|around|about)\s+)?\b(?P<h>\d{1,2}(?::\d{2})?\s*(?:am|pm)?)\s*-?ish\b"
-)
 # "in an hour", "in 2 hours", "in half an hour", "in 30 mins": around that moment.
 _IN_DURATION = re.compile(
-    r"^in\s+(?:(?P<half>half\s+an)|(?P<n>an|a|one|two|three|\d{1,3}))\s+"
-    r"(?P<unit>hours?|hrs?|minutes?|mins?)$"
+    r"\bin\s+(?:(?P<half>half\s+an?)|(?P<n>an|a|one|two|three|\d{1,3}))\s+"
+    r"(?P<unit>hours?|hrs?|minutes?|mins?)\b"
 )
 _SMALL_NUMBERS = {"an": 1, "a": 1, "one": 1, "two": 2, "three": 3}
+
+
+TIME_PASSED = "that time has passed"
 
 
 class NotUnderstood(ValueError):
@@ -116,82 +129,38 @@ class ResolvedWindow:
     end: datetime
 
 
-def _clock(written: str) -> time:
-    """An hour as written -> a time, with the contract's am/pm defaults."""
-    hour_text = written.strip().lower().replace(" ", "").replace(".", ":")
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What a canonical text says: a time of day, a day (or today by its words), the rest."""
+
+    window: tuple[time, time] | None
+    today: bool  # "this morning", "tonight": today, even once it has passed
+    rest: str
+
+
+def _clock(written: str, meridiem: Meridiem = None) -> time:
+    """An hour as written -> a time: am/pm as written, else as the part of the day
+    says, else the contract's defaults (1-7 pm, 8-11 am); "07:00" is as written."""
+    hour_text = written.strip()
     if hour_text in ("noon", "midday"):
         return time(12)
     if hour_text == "midnight":
         return time(0)
-    m = re.fullmatch(r"(\d{1,2})(?::(\d{2}))?(am|a:m:|pm|p:m:)?:?", hour_text)
+    m = re.fullmatch(r"(\d{1,2})(?::(\d{2}))?(am|pm)?", hour_text)
     if m is None:
         raise NotUnderstood(f"cannot read the hour {written!r}")
-    hour, minute, half = int(m.group(1)), int(m.group(2) or 0), m.group(3)
-    if minute > 59:
+    hour, minute, half = int(m[1]), int(m[2] or 0), m[3] or meridiem
+    if minute > 59 or hour > 23:
         raise NotUnderstood(f"cannot read the hour {written!r}")
-    if half and half.startswith("p") and hour < 12:
+    if half == "pm" and hour < 12:
         hour += 12
-    elif half and half.startswith("a") and hour == 12:
+    elif half == "am" and hour == 12 and m[3]:
         hour = 0
-    elif not half and 1 <= hour <= 7:
+    elif half is None and 1 <= hour <= 7 and not m[1].startswith("0"):
         hour += 12
     if hour > 23:
         raise NotUnderstood(f"cannot read the hour {written!r}")
     return time(hour, minute)
-
-
-def _time_part(text: str, hours: DeliveryHours) -> tuple[tuple[time, time] | None, str]:
-    """The time-of-day window named in `text`, and the text with it removed.
-
-    Explicit hours come first, so that "after noon" is noon-21:00, not lunchtime.
-    """
-    if m := _RANGE.search(text):
-        a, b = _clock(m["a"]), _clock(m["b"])
-        # "between 11 and 1": the second hour is later in the day than the first.
-        if b <= a and b.hour + 12 < 24 and not re.search(r"[ap]\.?m", m["b"]):
-            b = b.replace(hour=b.hour + 12)
-        return (a, b), text[: m.start()] + text[m.end() :]
-    if m := _AFTER.search(text):
-        return (_clock(m["a"]), hours.end), text[: m.start()] + text[m.end() :]
-    if m := _BEFORE.search(text):
-        return (hours.start, _clock(m["a"])), text[: m.start()] + text[m.end() :]
-    for name, window in PARTS_OF_DAY.items():
-        m = re.search(rf"\b(?:in\s+the\s+|this\s+|at\s+)?{name}\b", text)
-        if m:
-            return window, text[: m.start()] + text[m.end() :]
-    if m := _AROUND.search(text):
-        x = _clock(m["a"])
-        return _around(x), text[: m.start()] + text[m.end() :]
-    stripped = text.strip()
-    if m := _BARE.search(stripped):
-        return _around(_clock(m["a"])), ""
-    if m := _CLOCK.search(text):
-        return _around(_clock(m["a"])), text[: m.start()] + text[m.end() :]
-    return None, text
-
-
-def _spoken_hours(text: str) -> str:
-    """Rewrite colloquial hours ("half 5", "quarter to 6", "3ish") as the patterns read them."""
-    text = _HALF.sub(lambda m: f"{m['h']}:30", text)
-    text = _QUARTER_PAST.sub(lambda m: f"{m['h']}:15", text)
-    text = _QUARTER_TO.sub(lambda m: f"{(int(m['h']) - 2) % 12 + 1}:45", text)
-    return _ISH.sub(lambda m: f"around {m['h']}", text)
-
-
-def _in_duration(text: str, ref: datetime) -> str | None:
-    """ "in an hour" said at 14:10 -> "around 15:10" (24-hour, so no am/pm guessing)."""
-    m = _IN_DURATION.match(text)
-    if m is None:
-        return None
-    if m["half"]:
-        minutes = 30
-    else:
-        n = _SMALL_NUMBERS.get(m["n"]) or int(m["n"])
-        minutes = n * 60 if m["unit"].startswith("h") else n
-    at = ref + timedelta(minutes=minutes)
-    if at.date() != ref.date():
-        raise InvalidWindow("that time is outside today's delivery hours")
-    return f"around {at:%H:%M}"
 
 
 def _around(x: time) -> tuple[time, time]:
@@ -203,37 +172,115 @@ def _around(x: time) -> tuple[time, time]:
     )
 
 
+def _cut(text: str, m: re.Match[str]) -> str:
+    return text[: m.start()] + " " + text[m.end() :]
+
+
+def read(text: str, hours: DeliveryHours) -> Reading:
+    """The time-of-day window named in canonical `text`, and the text without it.
+
+    Explicit hours come first, so that "after noon" is noon-21:00, not lunchtime; a
+    part of the day said with an hour only says whether the hour is am or pm.
+    """
+    kind, found = "", None
+    for kind, pattern in (  # noqa: B007 (the kind of the pattern that matched)
+        ("range", _RANGE),
+        ("after", _AFTER),
+        ("before", _BEFORE),
+        ("around", _HOUR_PART),
+        ("around", _AROUND),
+    ):
+        if found := pattern.search(text):
+            break
+    rest = _cut(text, found) if found else text
+    part = found["p"] if found and "p" in found.groupdict() else None
+    today = part == "tonight"
+    if part is None and (p := _DAYPART.search(rest)):
+        part, today = p["p"], bool(p["this"]) or p["p"] == "tonight"
+        rest = _cut(rest, p)
+    meridiem = PARTS_OF_DAY[part][1] if part else None
+    window: tuple[time, time] | None = None
+    if found is not None:
+        a = _clock(found["a"], meridiem)
+        if kind == "range":
+            b = _clock(found["b"], meridiem)
+            # "between 11 and 1": the second hour is later in the day than the first.
+            if b <= a and b.hour + 12 < 24 and not re.search(r"[ap]m", found["b"]):
+                b = b.replace(hour=b.hour + 12)
+            window = (a, b)
+        elif kind == "after":
+            window = (a, hours.end)
+        elif kind == "before":
+            window = (hours.start, a)
+        else:
+            window = _around(a)
+    elif part is not None:
+        window = PARTS_OF_DAY[part][0]
+    elif bare := _BARE.search(rest.strip()):
+        window, rest = _around(_clock(bare["a"])), ""
+    elif clock := _CLOCK.search(rest):
+        window, rest = _around(_clock(clock["a"])), _cut(rest, clock)
+    return Reading(window, today, rest)
+
+
+def _in_duration(text: str, ref: datetime) -> str:
+    """ "in an hour" said at 14:10 -> "around 15:10" (24-hour, so no am/pm guessing)."""
+    m = _IN_DURATION.search(text)
+    if m is None:
+        return text
+    if m["half"]:
+        minutes = 30
+    else:
+        n = _SMALL_NUMBERS.get(m["n"]) or int(m["n"])
+        minutes = n * 60 if m["unit"].startswith("h") else n
+    at = ref + timedelta(minutes=minutes)
+    if at.date() != ref.date():
+        raise InvalidWindow("that time is outside today's delivery hours")
+    return text[: m.start()] + f" around {at:%H:%M} " + text[m.end() :]
+
+
+def has_duration(text: str) -> bool:
+    """True when canonical `text` says "in an hour" or the like."""
+    return _IN_DURATION.search(text) is not None
+
+
 def _next_weekday(today: date, weekday: int) -> date:
     days = (weekday - today.weekday()) % 7
     return today + timedelta(days=days or 7)
 
 
-def _day_part(text: str, today: date) -> date | None:
-    """The calendar day named in `text`, or None when no day is named."""
+def day_of(text: str, today: date, day_first: bool = False) -> date | None:
+    """The calendar day named in canonical `text`, or None when no day is named."""
     text = text.strip()
     if not text:
         return None
-    if re.search(r"\b(today|this\s+(?:morning|afternoon|evening))\b", text):
-        return today
-    if re.search(r"\b(tomorrow|tmrw|tmr|tomoz|2moro|tomorow|tommorow)\b", text):
-        return today + timedelta(days=1)
     if re.search(r"\bday\s+after\s+tomorrow\b", text):
         return today + timedelta(days=2)
-    if re.search(r"\b(this\s+)?weekend\b", text):
+    if re.search(r"\btoday\b", text):
+        return today
+    if re.search(r"\btomorrow\b", text):
+        return today + timedelta(days=1)
+    if re.search(r"\bweekend\b", text):
         return _next_weekday(today, 5) if today.weekday() != 5 else today
+    # A date said with its weekday ("vendredi 5 décembre"): the date is the more exact.
+    if (on := _calendar_date(text, today, day_first)) is not None:
+        return on
     for name, weekday in WEEKDAYS.items():
         if re.search(rf"\b{name}\b", text):
             return _next_weekday(today, weekday)
-    return _calendar_date(text, today)
+    return None
 
 
-def _calendar_date(text: str, today: date) -> date | None:
+def _calendar_date(text: str, today: date, day_first: bool) -> date | None:
     for pattern in (_MONTH_DAY, _DAY_MONTH):
-        if (m := pattern.search(text)) and m["m"] in MONTHS:
-            return _upcoming(today, MONTHS[m["m"]], int(m["d"]))
+        for named in pattern.finditer(text):
+            if named["m"] in MONTHS:
+                return _upcoming(today, MONTHS[named["m"]], int(named["d"]))
     if m := _NUMERIC_DATE.search(text):
-        # Ambiguous d/m vs m/d: only when one reading is impossible.
         a, b = int(m["a"]), int(m["b"])
+        if day_first and b <= 12:
+            return _upcoming(today, b, a)
+        # Ambiguous d/m vs m/d in English: only when one reading is impossible.
         if a > 12 >= b:
             return _upcoming(today, b, a)
         if b > 12 >= a:
@@ -261,29 +308,21 @@ def _upcoming(today: date, month: int, day: int) -> date:
     return candidate
 
 
-def resolve(
-    span: str, reference: datetime, zone: str, hours: DeliveryHours = DeliveryHours()
+def window_of(
+    text: str, ref: datetime, hours: DeliveryHours, day_first: bool = False
 ) -> ResolvedWindow:
-    """The `[start, end)` window a `time` span asks for, in the customer's zone.
-
-    Raises `NotUnderstood` for text it cannot read and `InvalidWindow` for a window
-    in the past or outside delivery hours (the caller then offers valid ones).
-    """
-    tz = ZoneInfo(zone)
-    text = " ".join(span.lower().replace("’", "'").split())
-    if not text:
-        raise NotUnderstood("empty time")
-    ref = reference.astimezone(tz)
+    """The window a canonical `text` names, seen from `ref` (in the customer's zone)."""
+    tz = ref.tzinfo
+    assert tz is not None
     today = ref.date()
-    text = _in_duration(text, ref) or _spoken_hours(text)
-    window, rest = _time_part(text, hours)
-    day = _day_part(rest, today)
-    if window is None and day is None:
-        raise NotUnderstood(f"no day or time in {span!r}")
-    start_t, end_t = window or (hours.start, hours.end)
+    reading = read(_in_duration(text, ref), hours)
+    day = day_of(reading.rest, today, day_first)
+    if reading.window is None and day is None:
+        raise NotUnderstood(f"no day or time in {text!r}")
+    start_t, end_t = reading.window or (hours.start, hours.end)
     if day is None:
         day = today
-        if datetime.combine(today, min(end_t, hours.end), tz) <= ref:
+        if not reading.today and datetime.combine(today, min(end_t, hours.end), tz) <= ref:
             day = today + timedelta(days=1)
     start = datetime.combine(day, max(start_t, hours.start), tz)
     end = datetime.combine(day, min(end_t, hours.end), tz)
@@ -292,5 +331,38 @@ def resolve(
             f"that time is outside delivery hours ({hours.start:%H:%M}-{hours.end:%H:%M})"
         )
     if end <= ref:
-        raise InvalidWindow("that time has already passed")
+        raise InvalidWindow(TIME_PASSED)
     return ResolvedWindow(start, end)
+
+
+def resolve(
+    span: str,
+    reference: datetime,
+    zone: str,
+    hours: DeliveryHours = DeliveryHours(),
+    lang: str | None = None,
+) -> ResolvedWindow:
+    """The `[start, end)` window a `time` span asks for, in the customer's zone.
+
+    `lang` is a hint (the language the NLU detected, or the customer's locale): the
+    span is read in the language whose words it uses, the hint breaking ties.
+    Raises `NotUnderstood` for text it cannot read and `InvalidWindow` for a window
+    in the past or outside delivery hours (the caller then offers valid ones).
+    """
+    text = plain(span)
+    if not text:
+        raise NotUnderstood("empty time")
+    ref = reference.astimezone(ZoneInfo(zone))
+    first: NotUnderstood | None = None
+    for words, canon in candidates(text, lang):
+        try:
+            return window_of(canon, ref, hours, words.day_first)
+        except NotUnderstood as exc:
+            first = first or exc
+    assert first is not None
+    raise first
+
+
+def language_of(span: str, lang: str | None = None) -> TimeWords:
+    """The language a span is read in (the first that `resolve` tries)."""
+    return candidates(plain(span), lang)[0][0]

@@ -27,6 +27,9 @@ class Turn:
     window: Window | None = None
     window_error: str | None = None  # a time was given but is not a valid window
     media: tuple[str, ...] = ()
+    # The NLU's other readings, best first: what the reply is when the first reading
+    # cannot be (a rating before delivery) or says too little (a greeting with a question).
+    ranking: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,11 +87,17 @@ class RememberPlace:
     place: str
 
 
+# What else the same message asked for and was done ({"place": ..., "has_code": True}),
+# confirmed in the answer about the time: one reply for one message.
+Note = Mapping[str, Any]
+
+
 @dataclass(frozen=True, slots=True)
 class TryWindow:
     """Move a dispatched stop to `window` today if the route allows, else offer windows."""
 
     window: Window
+    note: Note = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +105,7 @@ class Rebook:
     """Book the delivery for `window` (another day, or not yet on a route)."""
 
     window: Window
+    note: Note = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +114,9 @@ class OfferWindows:
 
     purpose: Purpose
     day: date
-    reason: Literal["ask", "not_fit", "invalid"] = "ask"
+    reason: Literal["ask", "not_fit", "invalid", "passed"] = "ask"
     item: str | None = None
+    note: Note = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

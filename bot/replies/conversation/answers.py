@@ -8,6 +8,7 @@ the reply is not an answer; it is then read afresh as a request of its own.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from bot.replies.conversation import choices
@@ -17,6 +18,7 @@ from bot.replies.conversation.actions import (
     Decision,
     Escalate,
     Facts,
+    Note,
     OfferWindows,
     OpenCase,
     RememberPlace,
@@ -60,6 +62,12 @@ def _pick_answer(
     index = choices.pick(turn.text, count)
     if index is None and turn.intent == "affirm" and count == 1:
         index = 0
+    if index is None and pending.kind == "pick_item":
+        named = choices.by_name(turn.text, pending.items)
+        if len(named) > 1:  # "the chair" with two chairs: which one?
+            ask = Say("pick_item", {"items": list(pending.items)}, choices=pending.items)
+            return Decision((ask,), state)
+        index = named[0] if named else None
     if index is not None:
         return _picked(pending, index, facts)
     if pending.kind == "pick_window" and turn.window is not None:
@@ -87,9 +95,25 @@ def _place_answer(
         place = turn.text.strip()
     if not place:
         return None
-    if pending.kind == "ask_neighbour" and not place.lower().startswith(("with", "neighbo")):
-        place = f"with {place}"
+    if pending.kind == "ask_neighbour":
+        place = with_neighbour(place, facts.delivery.locale)
     return safe_place(ConversationState(), place, facts)
+
+
+# How a neighbour's name is introduced, in the customer's language ("with Sam at 14").
+_WITH = {"en": "with", "es": "con", "fr": "chez"}
+_SAYS_WHO = re.compile(
+    r"^(?:with|neighbo|next door|con|al? (?:la )?vecin|(?:el|la|mi) vecin|vecin|chez|avec|"
+    r"(?:au|aux|à la|a la|le|la|les|ma|mon|mes) voisin|voisin)",
+    re.IGNORECASE,
+)
+
+
+def with_neighbour(place: str, locale: str) -> str:
+    """ "Sam at 14" -> "with Sam at 14"; "con Marta" and "chez Julie" are left as said."""
+    if _SAYS_WHO.match(place):
+        return place
+    return f"{_WITH.get(locale.split('_')[0].split('-')[0], 'with')} {place}"
 
 
 def _yes_no_answer(
@@ -168,11 +192,63 @@ def open_case(pending: Pending, turn: Turn, photos: tuple[str, ...]) -> Decision
     )
 
 
-def safe_place(state: ConversationState, place: str, facts: Facts) -> Decision:
-    """Save the place for this delivery, tell the driver, and offer to remember it."""
-    actions: list[Action] = [UpdateDelivery({"safe_place": place}, tell_driver=True)]
-    actions.append(
-        Say("safe_place_saved", {"place": place, "address": facts.delivery.address.line1})
-    )
+def safe_place(
+    state: ConversationState,
+    place: str,
+    facts: Facts,
+    also: dict[str, object] | None = None,
+    note: Note | None = None,
+) -> Decision:
+    """Save the place for this delivery, tell the driver, and offer to remember it.
+
+    `also` are other changes the same message asked for (an access code, a note for
+    the driver), stored in the same write; `note` says so in the same answer."""
+    changes = {"safe_place": place, **(also or {})}
+    actions: list[Action] = [UpdateDelivery(changes, tell_driver=True)]
+    context = {
+        "place": place,
+        "address": facts.delivery.address.line1,
+        "has_code": bool((note or {}).get("has_code")),
+    }
+    actions.append(Say("safe_place_saved", context))
     pending = Pending(kind="remember_place", place=place)
     return Decision(tuple(actions), state.model_copy(update={"pending": pending}))
+
+
+# An access code: the tagger's, or a number after a word for a code ("gate code 1948").
+_CODE_WORD = re.compile(r"\b(?:code|codes|c[oó]digo|clave|digicode)\b", re.IGNORECASE)
+_CODE = re.compile(r"#?\b\d{3,8}#?(?!\w)|\b[A-Z]\d{3,6}\b")
+
+
+def access_code(turn: Turn) -> str | None:
+    code = turn.entities.get("access_code")
+    if code is not None:
+        return code
+    word = _CODE_WORD.search(turn.text)
+    if word is None:
+        return None
+    found = _CODE.search(turn.text, word.end()) or _CODE.search(turn.text)
+    return found.group(0) if found else None
+
+
+def other_requests(
+    turn: Turn, place: bool = True, note_text: bool = False
+) -> tuple[dict[str, object], Note]:
+    """The changes for what else a message asks (a safe place, an access code) and the
+    note that confirms them: "under the bench, and the gate code is 1948" is both.
+
+    The note for the driver is the message with the code masked, whenever there is a
+    code (or `note_text`: the message is itself instructions)."""
+    changes: dict[str, object] = {}
+    note: dict[str, object] = {}
+    if place and (where := turn.entities.get("place")):
+        changes["safe_place"] = where
+        note["place"] = where
+    code = access_code(turn)
+    if code:
+        changes["access_code"] = code
+        note["has_code"] = True
+    if code or note_text:
+        text = turn.text.strip()
+        changes["instructions"] = text.replace(code, "****") if code else text
+    return changes, note

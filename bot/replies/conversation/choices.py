@@ -53,6 +53,33 @@ def pick(text: str, count: int) -> int | None:
     return None
 
 
+# Words that name no item: articles, politeness, and the verbs of asking for a return.
+_NOT_A_NAME = frozenset(
+    str.split(
+        """the a an my this that one it its pls please plz thanks thank you i want to return
+    collect pick up back send take of and or el la los las un una mi ese esa este esta
+    por favor gracias quiero devolver recoger le les des du de mon ma mes ce cette svp
+    merci je veux rendre reprendre"""
+    )
+)
+
+
+def _name_words(text: str) -> set[str]:
+    """Words of a name or a reply, singular ("chairs" -> "chair"), without filler."""
+    words = re.findall(r"[a-z0-9]+", _plain(text))
+    return {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in words if w not in _NOT_A_NAME}
+
+
+def by_name(text: str, names: tuple[str, ...] | list[str]) -> tuple[int, ...]:
+    """The items (0-based) a reply names by any word of their name ("the chair pls"
+    for "Oak dining chair"); the one naming most words wins, a tie is every tied one
+    (the caller asks again). Empty when the reply names none."""
+    said = _name_words(text)
+    counts = [len(said & _name_words(name)) for name in names]
+    best = max(counts, default=0)
+    return tuple(i for i, n in enumerate(counts) if n == best) if best else ()
+
+
 _YES = {
     "yes",
     "y",

@@ -1,12 +1,14 @@
 """The rules: (state, reply, facts) -> actions and the next state. Pure: no I/O, no clock.
 
-Order of precedence for a reply:
+Order of precedence for a reply, once it is read as meant here (rereading.py: no
+rating before delivery, a greeting with a question is the question):
 1. a photo we were waiting for;
 2. a pick from options we offered ("2", "the later one") - read before the NLU,
    which cannot know what "2" means here;
 3. an answer to the pending question (yes/no, a place, a time);
 4. the intent, when the NLU is confident enough; otherwise ask again once, then a person.
-Steps 1-3 are answers.py; the handlers for step 4 are here.
+Steps 1-3 are answers.py; the handlers for step 4 are here. A handler also does what
+else the message asks for (a place, a code, a time) and confirms it in the same answer.
 """
 
 from __future__ import annotations
@@ -24,8 +26,16 @@ from bot.replies.conversation.actions import (
     Turn,
     UpdateDelivery,
 )
-from bot.replies.conversation.answers import answer_pending, open_case, safe_place
+from bot.replies.conversation.answers import (
+    access_code,
+    answer_pending,
+    open_case,
+    other_requests,
+    safe_place,
+)
+from bot.replies.conversation.choices import by_name
 from bot.replies.conversation.followups import reprompt
+from bot.replies.conversation.rereading import reread
 from bot.replies.conversation.state import NOT_HOME_CHOICES, ConversationState, Pending
 from bot.replies.conversation.timing import ask_when, new_time, time_given
 
@@ -33,6 +43,7 @@ NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "zero": 0}
 
 
 def decide(state: ConversationState, turn: Turn, facts: Facts) -> Decision:
+    turn = reread(turn, facts)
     pending = state.pending
     if pending is not None:
         answered = answer_pending(state, pending, turn, facts)
@@ -66,12 +77,19 @@ def _ask_eta(state: ConversationState, turn: Turn, facts: Facts) -> Decision:
     return Decision((Say("eta_answer", context, media=media),), state)
 
 
+def _has_time(turn: Turn) -> bool:
+    return turn.window is not None or turn.window_error is not None
+
+
 def _reschedule(state: ConversationState, turn: Turn, facts: Facts) -> Decision:
     if facts.delivery.status in ("delivered", "cancelled"):
         return _ask_eta(state, turn, facts)
-    if turn.window is None and turn.window_error is None:
-        return ask_when(facts, "reschedule")
-    return time_given(turn, facts, "reschedule", None)
+    # "tomorrow after 5, leave it on the porch if I'm out": the place (or code) too.
+    changes, note = other_requests(turn)
+    before = (UpdateDelivery(changes, tell_driver=True),) if changes else ()
+    if not _has_time(turn):
+        return ask_when(facts, "reschedule", before=before, note=note)
+    return time_given(turn, facts, "reschedule", None, before, note)
 
 
 def _set_safe_place(state: ConversationState, turn: Turn, facts: Facts) -> Decision:
@@ -80,23 +98,23 @@ def _set_safe_place(state: ConversationState, turn: Turn, facts: Facts) -> Decis
         return Decision(
             (Say("ask_place"),), state.model_copy(update={"pending": Pending(kind="ask_place")})
         )
-    return safe_place(state, place, facts)
-
-
-_CODE = re.compile(r"#?\b\d{3,8}#?\b|\b[A-Z]\d{3,6}\b")
+    also, note = other_requests(turn, place=False, note_text=turn.intent == "delivery_instructions")
+    if _has_time(turn) and facts.delivery.status not in ("delivered", "cancelled"):
+        # A place and a time: both done, both confirmed in the answer about the time.
+        update = UpdateDelivery({"safe_place": place, **also}, tell_driver=True)
+        return time_given(turn, facts, "reschedule", None, (update,), {"place": place, **note})
+    return safe_place(state, place, facts, also, note)
 
 
 def _instructions(state: ConversationState, turn: Turn, facts: Facts) -> Decision:
-    code = turn.entities.get("access_code")
-    if code is None:
-        found = _CODE.search(turn.text)
-        code = found.group(0) if found and "code" in turn.text.lower() else None
-    note = turn.text.strip()
-    if code:
-        note = note.replace(code, "****")
-    changes: dict[str, object] = {"instructions": note}
-    if code:
-        changes["access_code"] = code
+    if turn.entities.get("place"):
+        return _set_safe_place(state, turn, facts)
+    code = access_code(turn)
+    changes, note = other_requests(turn, place=False, note_text=True)
+    if _has_time(turn) and facts.delivery.status not in ("delivered", "cancelled"):
+        # "bring it this arvo": a note for the driver that asks for a time too.
+        before = (UpdateDelivery(changes, tell_driver=True),)
+        return time_given(turn, facts, "reschedule", None, before, note)
     return Decision(
         (
             UpdateDelivery(changes, tell_driver=True),
@@ -108,8 +126,7 @@ def _instructions(state: ConversationState, turn: Turn, facts: Facts) -> Decisio
 
 def _return_pickup(state: ConversationState, turn: Turn, facts: Facts) -> Decision:
     names = list(dict.fromkeys(i.name for i in facts.delivery.items))
-    said = turn.text.lower()
-    named = [n for n in names if n.lower() in said]
+    named = [names[i] for i in by_name(turn.text, names)]
     if len(names) > 1 and len(named) != 1:
         pending = Pending(kind="pick_item", purpose="return", items=tuple(names))
         return Decision(
@@ -123,6 +140,10 @@ def _return_pickup(state: ConversationState, turn: Turn, facts: Facts) -> Decisi
 
 
 def _not_home(state: ConversationState, turn: Turn, facts: Facts) -> Decision:
+    if turn.entities.get("place"):  # "I'm out, leave it with number 12": that is the answer
+        return _set_safe_place(state, turn, facts)
+    if _has_time(turn):  # a time they *can* take it: a reschedule (the contract's rule)
+        return _reschedule(state, turn, facts)
     pending = Pending(kind="not_home")
     return Decision(
         (Say("not_home_options", choices=NOT_HOME_CHOICES),),

@@ -9,6 +9,7 @@ the last rule produced is what the engine stores.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -108,10 +109,10 @@ class Executor:
             case OpenCase():
                 await self._open_case(facts, action)
             case TryWindow():
-                return await self._try_window(facts, action.window)
+                return await self._try_window(facts, action.window, action.note)
             case Rebook():
                 await self._rebook(facts, action.window)
-                return followups.rebooked(action.window)
+                return followups.rebooked(action.window, action.note)
             case OfferWindows():
                 offers = await self.offers(facts, action.purpose, action.day, action.item)
                 if not offers and action.day == facts.today:
@@ -119,7 +120,9 @@ class Executor:
                     # slots and 30 minutes' notice): the next day's, not "none left".
                     tomorrow = action.day + timedelta(days=1)
                     offers = await self.offers(facts, action.purpose, tomorrow, action.item)
-                return followups.offers_made(action.purpose, action.reason, offers, action.item)
+                return followups.offers_made(
+                    action.purpose, action.reason, offers, action.item, action.note
+                )
             case BookReturn():
                 return await self._book_return(facts, action.item, action.window)
         return None
@@ -175,7 +178,9 @@ class Executor:
         hours = facts.brand.delivery_hours
         return datetime.combine(day, hours.start, zone), datetime.combine(day, hours.end, zone)
 
-    async def _try_window(self, facts: Facts, window: Window) -> Decision:
+    async def _try_window(
+        self, facts: Facts, window: Window, note: Mapping[str, Any] | None = None
+    ) -> Decision:
         d = facts.delivery
         assert d.route_id is not None and d.stop_id is not None
         change = NewWindow(
@@ -190,9 +195,9 @@ class Executor:
             # The commit stores the new ETA and the promised window in one write.
             await self.routes.commit(facts.brand, preview, told=d.delivery_id)
             await self._webhook_window(facts, window)
-            return followups.window_tried(window, True, [])
+            return followups.window_tried(window, True, [], note)
         offers = await self.offers(facts, "reschedule", facts.day_of(window), None)
-        return followups.window_tried(window, False, offers)
+        return followups.window_tried(window, False, offers, note)
 
     async def _webhook_window(self, facts: Facts, window: Window) -> None:
         d = facts.delivery

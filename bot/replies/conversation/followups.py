@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from bot.base.values import Window
-from bot.replies.conversation.actions import Decision, Escalate, Purpose, Say
+from bot.replies.conversation.actions import Decision, Escalate, Note, Purpose, Say
 from bot.replies.conversation.state import NOT_HOME_CHOICES, ConversationState, Pending
 
 
-def offer(pending: Pending, reason: str) -> Say:
+def noted(note: Note | None) -> dict[str, object]:
+    """What else the message asked for, as every answer about a time carries it."""
+    note = note or {}
+    return {"place": note.get("place"), "has_code": bool(note.get("has_code"))}
+
+
+def offer(pending: Pending, reason: str, note: Note | None = None) -> Say:
     """The message offering `pending.offers`; choices become buttons where a channel has them."""
     return Say(
         "window_offers",
@@ -16,29 +22,39 @@ def offer(pending: Pending, reason: str) -> Say:
             "reason": reason,
             "purpose": pending.purpose,
             "item": pending.item,
+            **noted(note),
         },
         choices=pending.offers,
     )
 
 
-def offers_made(purpose: Purpose, reason: str, offers: list[Window], item: str | None) -> Decision:
+def offers_made(
+    purpose: Purpose,
+    reason: str,
+    offers: list[Window],
+    item: str | None,
+    note: Note | None = None,
+) -> Decision:
     if not offers:
         return Decision(
             (Say("no_windows", {"purpose": purpose}), Escalate("no_window", notify=False)),
             ConversationState(),
         )
     pending = Pending(kind="pick_window", purpose=purpose, offers=tuple(offers), item=item)
-    return Decision((offer(pending, reason),), ConversationState(pending=pending))
+    return Decision((offer(pending, reason, note),), ConversationState(pending=pending))
 
 
-def window_tried(window: Window, fitted: bool, offers: list[Window]) -> Decision:
+def window_tried(
+    window: Window, fitted: bool, offers: list[Window], note: Note | None = None
+) -> Decision:
     if fitted:
-        return Decision((Say("reschedule_confirmed", {"window": window}),), ConversationState())
-    return offers_made("reschedule", "not_fit", offers, None)
+        return rebooked(window, note)
+    return offers_made("reschedule", "not_fit", offers, None, note)
 
 
-def rebooked(window: Window) -> Decision:
-    return Decision((Say("reschedule_confirmed", {"window": window}),), ConversationState())
+def rebooked(window: Window, note: Note | None = None) -> Decision:
+    context = {"window": window, **noted(note)}
+    return Decision((Say("reschedule_confirmed", context),), ConversationState())
 
 
 def return_booked(item: str, window: Window, fitted: bool, offers: list[Window]) -> Decision:
