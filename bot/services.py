@@ -14,7 +14,12 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from bot.agents.accounts import AccountStore
+from bot.agents.assign import Assigner
+from bot.agents.canned import CannedResponses
+from bot.agents.csat import Csat
 from bot.agents.desk import Desk
+from bot.agents.resolve import Resolution
+from bot.agents.sla_watch import SlaWatch
 from bot.base.brands import BrandStore
 from bot.base.clock import Clock
 from bot.base.keys import Keys, shared_secret
@@ -63,6 +68,11 @@ class Services:
     routing: RoutingAdapter
     route_changes: RouteService
     nlu: RasaClient | None
+    assigner: Assigner
+    canned: CannedResponses
+    csat: Csat
+    sla_watch: SlaWatch
+    resolution: Resolution
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -122,6 +132,8 @@ async def build_services(settings: Settings, redis: Redis, channels: ChannelRegi
     )
     osrm = OsrmTable(aiohttp.ClientSession(), settings.osrm_url) if settings.osrm_url else None
     route_changes = RouteService(store, events, outbox, routing, clock, osrm)
+    states = StateStore(redis, keys)
+    csat = Csat(redis, keys, store, notifier, states, clock, metrics)
     executor = Executor(
         redis,
         keys,
@@ -133,11 +145,17 @@ async def build_services(settings: Settings, redis: Redis, channels: ChannelRegi
         handoff,
         clock,
         retention_s=int(retention.total_seconds()),
+        csat=csat,
     )
-    engine = ConversationEngine(nlu, handoff, store, StateStore(redis, keys), executor)
+    engine = ConversationEngine(nlu, handoff, store, states, executor)
     inbound = InboundService(
         redis, keys, store, brands, notifier, clock, metrics, engine, links, handoff
     )
+    accounts = AccountStore(redis, keys)
+    desk = Desk(redis, keys, store, brands, outbox, clock, metrics)
+    brand_templates = BrandTemplates(redis, keys, renderer)
+    assigner = Assigner(redis, keys, desk, accounts, brands, store, clock, metrics)
+    sla_watch = SlaWatch(redis, keys, desk, brands, outbox, clock, metrics)
     return Services(
         settings,
         redis,
@@ -154,12 +172,17 @@ async def build_services(settings: Settings, redis: Redis, channels: ChannelRegi
         inbound,
         handoff,
         executor,
-        AccountStore(redis, keys),
-        Desk(redis, keys, store, brands, outbox, clock, metrics),
-        BrandTemplates(redis, keys, renderer),
+        accounts,
+        desk,
+        brand_templates,
         routing,
         route_changes,
         nlu,
+        assigner,
+        CannedResponses(redis, keys, renderer, brand_templates),
+        csat,
+        sla_watch,
+        Resolution(desk, sla_watch, csat, assigner),
     )
 
 
@@ -214,6 +237,13 @@ async def start_workers(services: Services) -> None:
     s.tasks.append(
         asyncio.create_task(_every(s.stopping, 15.0, "escalations", s.desk.alert_overdue))
     )
+    # --- the agent desk (issue 22): one line per periodic job ---
+    desk_jobs = (
+        ("desk-assign", 2.0, s.assigner.assign_waiting),
+        ("desk-sla", 15.0, s.sla_watch.check),
+    )
+    for name, seconds, job in desk_jobs:
+        s.tasks.append(asyncio.create_task(_every(s.stopping, seconds, name, job)))
 
 
 async def stop_workers(services: Services, grace: float = 15.0) -> None:

@@ -11,6 +11,7 @@ from typing import Literal, cast
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from redis.asyncio import Redis
 
+from bot.base.desk_settings import DeskSettings
 from bot.base.keys import Keys
 from bot.base.values import Customer, iana_zone
 
@@ -87,6 +88,8 @@ class BrandSettings(BaseModel):
     webhook_url: str | None = None
     # Message type -> its approved WhatsApp template (outside the 24-hour window).
     whatsapp_templates: dict[str, WhatsAppTemplate] = Field(default_factory=dict)
+    # The agent desk: assignment, SLA targets and business hours, CSAT.
+    desk: DeskSettings = Field(default_factory=DeskSettings)
 
     @field_validator("timezone")
     @classmethod
