@@ -25,7 +25,9 @@ def used_keys() -> set[str]:
     # Keys built from codes the server sends: the codes the desk knows about.
     keys |= {f"sla.{t}{s}" for t in ("first_response", "resolution") for s in ("", "_short")}
     keys |= {f"day.{d}" for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
-    keys |= {f"event.{e}" for e in ("claimed", "resolved", "assigned", "transferred", "returned", "csat")}
+    keys |= {
+        f"event.{e}" for e in ("claimed", "resolved", "assigned", "transferred", "returned", "csat")
+    }
     return keys
 
 

@@ -22,9 +22,9 @@ from tests.fake_providers import FakeTwilio
 from tests.helpers import Client, eventually, post_event
 from tests.test_agents import add_agent, agent_session
 from tests.test_inbound import phone_texts, reply
-from tests.test_twilio import PHONE, app, fake, inbound, sms  # noqa: F401 (fixtures)
+from tests.test_twilio import PHONE, app, fake, inbound, sms
 
-__all__ = ["app", "fake"]
+__all__ = ["app", "fake"]  # fixtures of the Twilio tests, used here
 
 
 @pytest.fixture
@@ -142,8 +142,8 @@ async def test_no_question_when_the_brand_turns_csat_off_or_the_agent_says_not_t
 
 
 async def test_outside_the_whatsapp_window_the_question_goes_as_the_brands_template(
-    app: Client,  # noqa: F811
-    fake: FakeTwilio,  # noqa: F811
+    app: Client,
+    fake: FakeTwilio,
 ) -> None:
     services: Services = app.app[SERVICES]
     await add_agent(services, "demo", "sam")

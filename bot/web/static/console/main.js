@@ -81,11 +81,10 @@ function wire() {
     announce(title, `${row.customer} · ${row.order_id}`, () => { location.hash = `d=${encodeURIComponent(row.delivery_id)}`; });
   });
   $("available").onchange = (ev) => setAvailable(ev.target.checked);
+  // Saved for the agent (every device), then the page is drawn again in it.
   $("ui-locale").onchange = async (ev) => {
     await api("PUT", "/console/api/desk/me", { locale: ev.target.value || null });
-    await refreshMe();
-    await useLocale(ctx.me.profile.locale);
-    refreshSoon();
+    location.reload();
   };
   $("logout").onclick = async () => { await api("POST", "/console/logout"); location.href = "/console"; };
   setUpShortcuts({
