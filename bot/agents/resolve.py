@@ -17,6 +17,7 @@ from bot.agents.csat import Csat
 from bot.agents.desk import Desk
 from bot.agents.sla_watch import SlaWatch
 from bot.base.brands import BrandSettings
+from bot.base.logs import log
 from bot.base.store import DeliveryRecord
 
 
@@ -36,7 +37,10 @@ class Resolution:
         csat_message = None
         if ask_csat:
             reason = handoff.get("reason", "")
-            csat_message = await self.csat.ask(brand, delivery, agent, reason)
+            try:
+                csat_message = await self.csat.ask(brand, delivery, agent, reason)
+            except Exception:  # the hand-back stands; a question that cannot go is logged
+                log.exception("desk.csat_not_asked", delivery_id=delivery.delivery_id)
         await self.assigner.assign_brand(brand)
         return {
             "ok": True,

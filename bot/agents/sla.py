@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from bot.base.brands import BrandSettings
-from bot.base.desk_settings import WEEKDAYS, BusinessHours, DeskSettings
+from bot.base.desk_settings import BusinessHours, DeskSettings
 
 # How far ahead a deadline is looked for: business hours with one shift a year still
 # end; a longer search means the settings cannot be met (and is an error, not a hang).
@@ -44,15 +45,23 @@ def _at(day: date, minutes: int, zone: ZoneInfo) -> datetime:
 
 def day_spans(hours: BusinessHours, zone: ZoneInfo, day: date) -> list[tuple[datetime, datetime]]:
     """The open intervals of one local day, as UTC instants in order."""
-    if day in hours.holidays:
+    if day in hours.closed_days:
         return []
-    shifts = hours.weekly.get(WEEKDAYS[day.weekday()], [])
+    return list(_spans(hours.shifts_by_weekday[day.weekday()], zone.key, day))
+
+
+@lru_cache(maxsize=4096)
+def _spans(
+    minutes: tuple[tuple[int, int], ...], zone_key: str, day: date
+) -> tuple[tuple[datetime, datetime], ...]:
+    """Cached: a queue page works out the same few days for every row."""
+    zone = ZoneInfo(zone_key)
     spans = []
-    for start, end in sorted(s.minutes() for s in shifts):
+    for start, end in minutes:
         a, b = _at(day, start, zone), _at(day, end, zone)
         if a < b:  # a shift wholly inside a skipped hour has no length
             spans.append((a, b))
-    return spans
+    return tuple(spans)
 
 
 def open_spans(

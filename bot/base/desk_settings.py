@@ -8,6 +8,7 @@ desk that uses them sit in `agents`.
 from __future__ import annotations
 
 from datetime import date, time
+from functools import cached_property
 from itertools import pairwise
 from typing import Literal
 
@@ -58,6 +59,18 @@ class BusinessHours(BaseModel):
                 if start < end:
                     raise ValueError(f"{day}: shifts overlap")
         return self
+
+    @cached_property
+    def shifts_by_weekday(self) -> tuple[tuple[tuple[int, int], ...], ...]:
+        """Monday first: each day's shifts as (start, end) minutes, in order (cached:
+        a queue page works out the SLA of every row from them)."""
+        return tuple(
+            tuple(sorted(s.minutes() for s in self.weekly.get(day, []))) for day in WEEKDAYS
+        )
+
+    @cached_property
+    def closed_days(self) -> frozenset[date]:
+        return frozenset(self.holidays)
 
 
 class DeskSettings(BaseModel):
