@@ -69,6 +69,7 @@ def _brand_json(brand: BrandSettings) -> dict[str, Any]:
         "timezone": brand.timezone,
         "locales": brand.locales,
         "default_locale": brand.default_locale,
+        "escalation_limit_min": brand.escalation_limit_min,
         "desk": brand.desk.model_dump(mode="json"),
     }
 

@@ -53,6 +53,11 @@ function live() {
     const event = JSON.parse(ev.data);
     refreshSoon(event.delivery_id);
     if (event.type === "csat" && !$("reports").hidden) loadReports();
+    // Unassigned past the brand's limit: everyone hears it, once (the server sends it once).
+    if (event.type === "overdue") {
+      const open = () => { location.hash = `d=${encodeURIComponent(event.delivery_id)}`; };
+      announce(t("notify.overdue"), t("notify.overdue_body", { n: ctx.me.brand.escalation_limit_min }), open);
+    }
   };
   ws.onclose = () => setTimeout(live, 2000);
 }
