@@ -219,3 +219,25 @@ async def test_two_replicas_assigning_at_once_never_double_book_or_overfill(
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_conversation_is_unread_until_the_agent_opens_it(
+    client: Client, services: Services
+) -> None:
+    await add_agent(services, "demo", "sam")
+    await agent_session(client, "demo", "sam")
+    await escalate(client, 1)
+    (row,) = await queue(client)
+    assert row["unread"] is True
+    assert (await client.get("/console/api/desk/conversations/d1")).status == 200
+    (row,) = await queue(client)
+    assert row["unread"] is False  # the bot's own messages after it are not news
+    assert await reply(client, "hello? anyone?", phone(1)) == 202
+
+    async def customer_lines() -> int:
+        entries = await services.store.transcript("demo", "d1")
+        return sum(1 for e in entries if '"dir": "in"' in e)
+
+    await eventually(customer_lines, lambda n: n == 2)
+    (row,) = await queue(client)
+    assert row["unread"] is True

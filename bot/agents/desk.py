@@ -49,6 +49,8 @@ class QueuePage:
 
 
 SEEN_KEPT_S = 30 * 24 * 3600
+# How far back a row looks for the customer's last message (unread markers).
+UNREAD_LOOK = 20
 _SEARCHED = ("customer", "order_id", "delivery_id", "reason", "agent")
 
 
@@ -138,8 +140,8 @@ class Desk:
     async def _enrich(
         self, brand_id: str, rows: list[dict[str, Any]], viewer: str | None
     ) -> list[dict[str, Any]]:
-        """The SLA clock of each row and, for a viewer, whether it changed since they
-        last looked (its transcript is longer than when they last opened it)."""
+        """The SLA clock of each row and, for a viewer, whether the customer wrote since
+        they last opened it (the bot's readings and replies are not news)."""
         brand = await self.brands.get(brand_id)
         now = self.clock.now()
         for row in rows:
@@ -150,18 +152,18 @@ class Desk:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hmget(self.keys.desk_seen(brand_id, viewer), [r["delivery_id"] for r in rows])
             for row in rows:
-                pipe.llen(self.keys.transcript(brand_id, row["delivery_id"]))
-            seen, *lengths = await pipe.execute()
-        for row, saw, length in zip(rows, seen, lengths, strict=True):
-            row["unread"] = int(length) > int(saw or 0)
+                pipe.lrange(self.keys.transcript(brand_id, row["delivery_id"]), -UNREAD_LOOK, -1)
+            seen, *tails = await pipe.execute()
+        for row, saw, tail in zip(rows, seen, tails, strict=True):
+            wrote = [float(e.get("at", 0)) for e in map(json.loads, tail) if e.get("dir") == "in"]
+            row["unread"] = bool(wrote) and max(wrote) > float(saw or 0)
         return rows
 
     async def seen(self, brand_id: str, delivery_id: str, viewer: str) -> None:
         """`viewer` has read the conversation as it is now (its unread marker clears)."""
-        length = await self.redis.llen(self.keys.transcript(brand_id, delivery_id))
         key = self.keys.desk_seen(brand_id, viewer)
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(key, delivery_id, length)
+            pipe.hset(key, delivery_id, self.clock.timestamp())
             pipe.expire(key, SEEN_KEPT_S)  # an agent gone a month forgets what they read
             await pipe.execute()
 

@@ -195,7 +195,7 @@ class Keys:
         return f"{self._desk(brand_id)}:profiles"
 
     def desk_seen(self, brand_id: str, username: str) -> str:
-        """Hash: delivery id -> transcript length this agent has seen (unread markers)."""
+        """Hash: delivery id -> when this agent last opened it, unix seconds (unread markers)."""
         return f"{self._desk(brand_id)}:seen:{username}"
 
     def desk_resolved(self, brand_id: str) -> str:

@@ -105,6 +105,8 @@ export async function openConversation(id, reveal = false) {
   try {
     const c = await api("GET", `/console/api/desk/conversations/${encodeURIComponent(id)}${reveal ? "?reveal=1" : ""}`);
     ctx.conversation = c;
+    const row = document.querySelector(`#queue tbody tr[data-delivery="${CSS.escape(id)}"]`);
+    if (row) { row.classList.remove("unread"); row.removeAttribute("title"); } // read now
     error.hidden = true;
     $("conv-body").hidden = false;
     const d = c.delivery;

@@ -26,8 +26,9 @@ function refreshSoon(deliveryId) {
   clearTimeout(refreshing);
   refreshing = setTimeout(async () => {
     await refreshMe();
-    await loadQueue();
+    // The open conversation first: opening it marks it read before the queue is drawn.
     if (ctx.current && (!deliveryId || deliveryId === ctx.current)) await openConversation(ctx.current);
+    await loadQueue();
   }, 120);
 }
 
