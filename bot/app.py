@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bot import ops
-from bot.agents import admin
+from bot.agents import admin, canned_web, desk_web
 from bot.agents import web as console
 from bot.base.httperrors import METRICS, error_middleware
 from bot.base.keys import Keys, shared_secret
@@ -146,6 +146,8 @@ def _add_routes(
     app.add_routes(sandbox_web.routes)
     app.add_routes(console.routes)
     app.add_routes(admin.routes)
+    app.add_routes(desk_web.routes)
+    app.add_routes(canned_web.routes)
     app.add_routes(sandbox_web.static_routes())
     for channel in registry:
         app.add_routes(channel.routes(inbound, status))
@@ -163,6 +165,8 @@ async def _start(
     app[routing_api.SERVICES] = services
     app[sandbox_web.SERVICES] = services
     app[console.SERVICES] = services
+    app[desk_web.DESK] = services
+    app[canned_web.CANNED] = services
     if registry.media is not None:
         await registry.media.start(await shared_secret(services.redis, settings.keys))
     for channel in registry:

@@ -15,7 +15,12 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from bot.agents.accounts import AccountStore
+from bot.agents.assign import Assigner
+from bot.agents.canned import CannedResponses
+from bot.agents.csat import Csat
 from bot.agents.desk import Desk
+from bot.agents.resolve import Resolution
+from bot.agents.sla_watch import SlaWatch
 from bot.base.brands import BrandStore
 from bot.base.clock import Clock
 from bot.base.keys import Keys, shared_secret
@@ -70,6 +75,11 @@ class Services:
     nlu: RasaClient | None
     supervisor: Supervisor
     live: LiveHub
+    assigner: Assigner
+    canned: CannedResponses
+    csat: Csat
+    sla_watch: SlaWatch
+    resolution: Resolution
     # The senders' own client for blocking reads (started with the workers).
     reader: Redis | None = None
     # This process's name in the outbox's consumer groups.
@@ -140,6 +150,8 @@ async def build_services(settings: Settings, redis: Redis, channels: ChannelRegi
     )
     osrm = OsrmTable(aiohttp.ClientSession(), settings.osrm_url) if settings.osrm_url else None
     route_changes = RouteService(store, events, outbox, routing, clock, osrm)
+    states = StateStore(redis, keys)
+    csat = Csat(redis, keys, store, notifier, states, clock, metrics)
     executor = Executor(
         redis,
         keys,
@@ -151,11 +163,17 @@ async def build_services(settings: Settings, redis: Redis, channels: ChannelRegi
         handoff,
         clock,
         retention_s=int(retention.total_seconds()),
+        csat=csat,
     )
-    engine = ConversationEngine(nlu, handoff, store, StateStore(redis, keys), executor)
+    engine = ConversationEngine(nlu, handoff, store, states, executor)
     inbound = InboundService(
         redis, keys, store, brands, notifier, clock, metrics, engine, links, handoff
     )
+    accounts = AccountStore(redis, keys)
+    desk = Desk(redis, keys, store, brands, outbox, clock, metrics)
+    brand_templates = BrandTemplates(redis, keys, renderer)
+    assigner = Assigner(redis, keys, desk, accounts, brands, store, clock, metrics)
+    sla_watch = SlaWatch(redis, keys, desk, brands, outbox, clock, metrics)
     return Services(
         settings,
         redis,
@@ -172,14 +190,19 @@ async def build_services(settings: Settings, redis: Redis, channels: ChannelRegi
         inbound,
         handoff,
         executor,
-        AccountStore(redis, keys),
-        Desk(redis, keys, store, brands, outbox, clock, metrics),
-        BrandTemplates(redis, keys, renderer),
+        accounts,
+        desk,
+        brand_templates,
         routing,
         route_changes,
         nlu,
         Supervisor(metrics),
         LiveHub(redis, keys),
+        assigner,
+        CannedResponses(redis, keys, renderer, brand_templates),
+        csat,
+        sla_watch,
+        Resolution(desk, sla_watch, csat, assigner),
     )
 
 
@@ -228,6 +251,9 @@ async def start_workers(services: Services) -> None:
     sup.every("gauges", 1.0, gauge)
     sup.every("inbox-sweeper", 5.0, s.inbound.sweep)
     sup.every("escalations", 15.0, s.desk.alert_overdue)
+    # The agent desk: offering waiting conversations, SLA breaches.
+    sup.every("desk-assign", 2.0, s.assigner.assign_waiting)
+    sup.every("desk-sla", 15.0, s.sla_watch.check)
 
 
 async def start_inbound_loops(services: Services) -> None:

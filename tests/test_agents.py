@@ -204,8 +204,10 @@ async def test_while_held_the_bot_is_silent_then_answers_after_hand_back(
         assert texts[-1] == "Hi, it's Sam."
         resp = await client.post("/console/api/conversations/d1/hand-back", headers=headers)
         assert resp.status == 200
-        await reply(client, "where is my parcel?")
         texts = await eventually(lambda: phone_texts(client), lambda x: len(x) == 4)
+        assert "How did we do?" in texts[-1]  # the CSAT question
+        await reply(client, "where is my parcel?")
+        texts = await eventually(lambda: phone_texts(client), lambda x: len(x) == 5)
         assert "booked for" in texts[-1]
     finally:
         await client.close()

@@ -174,7 +174,7 @@ async def test_an_agent_takes_over_replies_and_hands_back(talking_page: Any, red
     await console.fill("input[name=password]", "parcelly-agent")
     await console.click("#login button[type=submit]")
     row = console.locator("#queue tbody tr", has_text="Ben Carter")
-    await expect(row).to_contain_text("talk_to_human")
+    await expect(row).to_contain_text("Asked for a person")
     await console.fill("#queue-search", "nobody by that name")
     await expect(console.locator("#queue tbody tr")).to_have_count(0)
     await expect(console.locator("#queue-count")).to_have_text("Nothing matches.")
@@ -186,7 +186,7 @@ async def test_an_agent_takes_over_replies_and_hands_back(talking_page: Any, red
     await row.click()
     await expect(console.locator("#conv-state")).to_contain_text("Waiting for a person")
     await console.click("#claim")
-    await expect(console.locator("#conv-state")).to_contain_text("Held by agent")
+    await expect(console.locator("#conv-state")).to_contain_text("Held by you")
     await console.fill("#reply-text", "Hi Ben, Dana here. Your lamp is on the van.")
     await console.press("#reply-text", "Enter")
     await expect(out.nth(2)).to_have_text("Hi Ben, Dana here. Your lamp is on the van.")
@@ -194,9 +194,10 @@ async def test_an_agent_takes_over_replies_and_hands_back(talking_page: Any, red
 
     await console.click("#hand-back")
     await expect(console.locator("#conv-state")).to_contain_text("The bot is handling")
+    await expect(out.nth(3)).to_contain_text("How did we do?")  # the CSAT question
     await phone.fill("#reply-text", "where is my parcel?")
     await phone.press("#reply-text", "Enter")
-    await expect(out.nth(3)).to_contain_text("booked for")
+    await expect(out.nth(4)).to_contain_text("booked for")
 
     # An agent of another brand gets nothing for that delivery, even by URL.
     keys = Keys()  # the default prefix, as the app under test uses

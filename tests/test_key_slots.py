@@ -46,6 +46,19 @@ ATOMIC = {
         KEYS.agent_queue("acme"),
         KEYS.held("acme"),
     ],
+    "assign, transfer (scripts), availability, CSAT (MULTI)": [
+        KEYS.handoff(CONV),
+        KEYS.agent_queue("acme"),
+        KEYS.held("acme"),
+        KEYS.desk_holders("acme"),
+        KEYS.desk_available("acme"),
+        KEYS.desk_presence("acme"),
+        KEYS.desk_roster("acme"),
+        KEYS.desk_assigned_at("acme"),
+        KEYS.desk_resolved("acme"),
+        KEYS.csat_responses("acme"),
+        KEYS.csat_totals("acme"),
+    ],
     "template save (script)": [KEYS.brand("acme"), f"{KEYS.brand('acme')}:tplv:x|sms|en"],
 }
 

@@ -111,6 +111,8 @@ def test_every_message_type_renders_in_every_shipped_locale(renderer: Renderer) 
         has_code=True,
         choice=WINDOW,
         key="",
+        agent="Dana",
+        score=4,
     )
     context["reason"] = "no_access"
     # Every template shipped, conversation replies included.

@@ -55,6 +55,7 @@ class AccountStore:
             raise ValueError("a password needs at least 10 characters")
         record = {**agent.model_dump(), "password": _hasher.hash(password)}
         await self._redis.set(self._keys.agent(agent.brand_id, agent.username), json.dumps(record))
+        await self._redis.sadd(self._keys.desk_roster(agent.brand_id), agent.username)
 
     async def get(self, brand_id: str, username: str) -> Agent | None:
         raw = await self._redis.get(self._keys.agent(brand_id, username))
@@ -95,6 +96,8 @@ class AccountStore:
         session = Session(secrets.token_urlsafe(32), agent, secrets.token_urlsafe(24))
         body = json.dumps({"agent": agent.model_dump(), "csrf": session.csrf})
         await self._redis.set(self._keys.session(session.id), body, ex=SESSION_TTL_S)
+        # Accounts made before the desk kept a roster join it when they log in.
+        await self._redis.sadd(self._keys.desk_roster(agent.brand_id), agent.username)
         return session
 
     async def session(self, session_id: str) -> Session | None:

@@ -115,7 +115,12 @@ async def list_templates(request: web.Request) -> web.Response:
     live = request.app[SERVICES].brands.templates(brand.brand_id)
     return web.json_response(
         {
-            "types": {t: sorted(BASE_VARIABLES | v) for t, v in sorted(MESSAGE_VARIABLES.items())},
+            # Types with a default template (a canned response has none: see canned.py).
+            "types": {
+                t: sorted(BASE_VARIABLES | v)
+                for t, v in sorted(MESSAGE_VARIABLES.items())
+                if (DEFAULT_TEMPLATES / "default" / f"{t}.j2").is_file()
+            },
             "channels": ["*", *brand.channels],
             "locales": brand.locales,
             "overrides": sorted(live),

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
 
 from bot.agents.accounts import Agent
+from bot.agents.sla import status_of
 from bot.base.brands import BrandSettings, BrandStore
 from bot.base.clock import Clock
 from bot.base.keys import Keys
@@ -35,7 +36,8 @@ class QueueQuery(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     search: str = Field("", max_length=100)
-    state: Literal["waiting", "held"] | None = None
+    # "mine": the conversations the asking agent holds.
+    state: Literal["waiting", "held", "mine"] | None = None
     limit: int = Field(50, ge=1, le=200)
     offset: int = Field(0, ge=0)
 
@@ -46,6 +48,9 @@ class QueuePage:
     total: int  # rows matching the query, on every page
 
 
+SEEN_KEPT_S = 30 * 24 * 3600
+# How far back a row looks for the customer's last message (unread markers).
+UNREAD_LOOK = 20
 _SEARCHED = ("customer", "order_id", "delivery_id", "reason", "agent")
 
 
@@ -53,6 +58,7 @@ def _matches(row: dict[str, Any], needle: str) -> bool:
     return any(needle in str(row.get(field) or "").casefold() for field in _SEARCHED)
 
 
+# KEYS: the hand-off, the queue, the held set, the holders (each agent's open ones).
 _CLAIM = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return 'gone' end
@@ -60,7 +66,16 @@ if state == 'held' then return redis.call('HGET', KEYS[1], 'agent') end
 redis.call('HSET', KEYS[1], 'state', 'held', 'agent', ARGV[1], 'claimed_at', ARGV[2])
 redis.call('ZREM', KEYS[2], ARGV[3])
 redis.call('SADD', KEYS[3], ARGV[3])
+redis.call('HSET', KEYS[4], ARGV[3], ARGV[1])
 return 'ok'
+"""
+
+
+# Set a field on a hand-off only while it exists: a write racing a hand-back must not
+# bring back a hand-off (the bot would stay silent on a conversation nobody holds).
+_MARK = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
 """
 
 
@@ -80,14 +95,22 @@ class Desk:
 
     def __post_init__(self) -> None:
         self._claim = self.redis.register_script(_CLAIM)
+        self._mark = self.redis.register_script(_MARK)
+
+    async def mark(self, conversation: str, field: str, value: float) -> bool:
+        """Note `field` on an open hand-off the first time only; True if this set it."""
+        return bool(await self._mark(keys=[self.keys.handoff(conversation)], args=[field, value]))
 
     async def publish(self, brand_id: str, kind: str, delivery_id: str) -> None:
         await announce(self.redis, self.keys, brand_id, kind, delivery_id)
 
-    async def queue(self, brand_id: str, query: QueueQuery | None = None) -> QueuePage:
+    async def queue(
+        self, brand_id: str, query: QueueQuery | None = None, viewer: str | None = None
+    ) -> QueuePage:
         """One page of the queue: waiting conversations oldest first, then held ones,
         narrowed to those whose customer, order, delivery, reason or agent contains
-        the search text.
+        the search text. Each row has its SLA clock and, for a `viewer`, whether it
+        has news since they last opened it.
 
         Without a search only the page's rows are read; a search reads every row once
         (one MGET and one pipeline, not a round trip per row)."""
@@ -102,18 +125,53 @@ class Desk:
             entries += [(str(c), float(since)) for c, since in waiting]
         if query.state in (None, "held"):
             entries += [(c, None) for c in await self._held(brand_id)]
+        if query.state == "mine":
+            holders = await self.redis.hgetall(self.keys.desk_holders(brand_id))
+            entries += [(str(c), None) for c, u in sorted(holders.items()) if u == viewer]
         end = query.offset + query.limit
         needle = query.search.strip().casefold()
         if not needle:
             page = await self._rows(brand_id, entries[query.offset : end], now)
-            return QueuePage(page, len(entries))
+            return QueuePage(await self._enrich(brand_id, page, viewer), len(entries))
         found = [row for row in await self._rows(brand_id, entries, now) if _matches(row, needle)]
-        return QueuePage(found[query.offset : end], len(found))
+        page = await self._enrich(brand_id, found[query.offset : end], viewer)
+        return QueuePage(page, len(found))
+
+    async def _enrich(
+        self, brand_id: str, rows: list[dict[str, Any]], viewer: str | None
+    ) -> list[dict[str, Any]]:
+        """The SLA clock of each row and, for a viewer, whether the customer wrote since
+        they last opened it (the bot's readings and replies are not news)."""
+        brand = await self.brands.get(brand_id)
+        now = self.clock.now()
+        for row in rows:
+            status = status_of(brand, row, now) if brand else None
+            row["sla"] = status.as_json() if status else None
+        if viewer is None or not rows:
+            return rows
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hmget(self.keys.desk_seen(brand_id, viewer), [r["delivery_id"] for r in rows])
+            for row in rows:
+                pipe.lrange(self.keys.transcript(brand_id, row["delivery_id"]), -UNREAD_LOOK, -1)
+            seen, *tails = await pipe.execute()
+        for row, saw, tail in zip(rows, seen, tails, strict=True):
+            wrote = [float(e.get("at", 0)) for e in map(json.loads, tail) if e.get("dir") == "in"]
+            row["unread"] = bool(wrote) and max(wrote) > float(saw or 0)
+        return rows
+
+    async def seen(self, brand_id: str, delivery_id: str, viewer: str) -> None:
+        """`viewer` has read the conversation as it is now (its unread marker clears)."""
+        key = self.keys.desk_seen(brand_id, viewer)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(key, delivery_id, self.clock.timestamp())
+            pipe.expire(key, SEEN_KEPT_S)  # an agent gone a month forgets what they read
+            await pipe.execute()
 
     async def _held(self, brand_id: str) -> list[str]:
-        return sorted(str(c) for c in await self.redis.smembers(self._held_key(brand_id)))
+        return sorted(str(c) for c in await self.redis.smembers(self.held_key(brand_id)))
 
-    def _held_key(self, brand_id: str) -> str:
+    def held_key(self, brand_id: str) -> str:
+        """Set: conversations an agent holds (the assignment scripts take it as a key)."""
         return self.keys.held(brand_id)
 
     async def _rows(
@@ -139,6 +197,11 @@ class Desk:
                     "state": handoff.get("state", "waiting"),
                     "agent": handoff.get("agent"),
                     "waiting_s": round(now - started),
+                    # Raw times for the SLA clock and the console's own formatting.
+                    "since": started,
+                    "first_reply_at": _float(handoff.get("first_reply_at")),
+                    "claimed_at": _float(handoff.get("claimed_at")),
+                    "assigned": handoff.get("assigned"),
                 }
             )
         return rows
@@ -182,12 +245,14 @@ class Desk:
                 keys=[
                     self.keys.handoff(conversation),
                     self.keys.agent_queue(brand_id),
-                    self.keys.held(brand_id),
+                    self.held_key(brand_id),
+                    self.keys.desk_holders(brand_id),
                 ],
                 args=[agent.username, self.clock.timestamp(), conversation],
             )
         )
         if result == "ok":
+            self.metrics.assignments.labels(brand_id, "claim").inc()
             await self._note(brand_id, delivery_id, agent, "claimed", kind="event")
             await self.publish(brand_id, "claimed", delivery_id)
         return result
@@ -205,6 +270,9 @@ class Desk:
         await self.require_held(brand.brand_id, delivery_id, agent)
         delivery = await self.store.get_delivery(brand.brand_id, delivery_id)
         assert delivery is not None
+        # The first response the SLA counts (the hand-off goes when it is resolved).
+        conversation = f"{brand.brand_id}/{delivery_id}"
+        await self.mark(conversation, "first_reply_at", self.clock.timestamp())
         message_id = await self.outbox.submit(
             NewMessage(
                 brand_id=brand.brand_id,
@@ -229,19 +297,23 @@ class Desk:
         await self._note(brand_id, delivery_id, agent, text)
         await self.publish(brand_id, "message", delivery_id)
 
-    async def hand_back(self, brand_id: str, delivery_id: str, agent: Agent) -> None:
-        """Resolved: the bot answers this customer again."""
+    async def hand_back(self, brand_id: str, delivery_id: str, agent: Agent) -> dict[str, str]:
+        """Resolved: the bot answers this customer again. The hand-off as it was (its
+        reason and times, for the SLA record and the CSAT question)."""
         await self.require_held(brand_id, delivery_id, agent)
         conversation = f"{brand_id}/{delivery_id}"
+        handoff = cast(dict[str, str], await self.redis.hgetall(self.keys.handoff(conversation)))
         async with self.redis.pipeline(transaction=True) as tx:
             tx.delete(self.keys.handoff(conversation))
             tx.zrem(self.keys.agent_queue(brand_id), conversation)
-            tx.srem(self._held_key(brand_id), conversation)
+            tx.srem(self.held_key(brand_id), conversation)
+            tx.hdel(self.keys.desk_holders(brand_id), conversation)
             await tx.execute()
         # The conversation's own slot: the bot starts afresh.
         await self.redis.delete(self.keys.conversation(conversation))
         await self._note(brand_id, delivery_id, agent, "handed back to the bot", kind="event")
         await self.publish(brand_id, "released", delivery_id)
+        return handoff
 
     async def alert_overdue(self) -> int:
         """Count and announce (once) escalations waiting longer than their brand's limit."""
@@ -260,8 +332,7 @@ class Desk:
             )
             self.metrics.escalations_overdue.labels(brand_id).set(len(late))
             for conversation, since in late:
-                key = self.keys.handoff(str(conversation))
-                if not await self.redis.hsetnx(key, "alerted", now):
+                if not await self.mark(str(conversation), "alerted", now):
                     continue
                 alerted += 1
                 await self._alert(brand, str(conversation), float(since), now)
@@ -280,3 +351,8 @@ class Desk:
         }
         moment = datetime.fromtimestamp(now, UTC)
         await tell_dispatch(self.outbox, brand, "escalation.overdue", data, moment)
+        await self.publish(brand.brand_id, "overdue", conversation.partition("/")[2])
+
+
+def _float(raw: str | None) -> float | None:
+    return None if raw is None else float(raw)

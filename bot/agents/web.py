@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 
 from bot.agents.accounts import AccountStore, Agent, Session, csrf_ok
 from bot.agents.desk import Desk, NotHeld, QueueQuery
+from bot.agents.resolve import Resolution
 from bot.base.brands import BrandStore
 from bot.base.clock import Clock
 from bot.base.httperrors import ApiError, field_errors
@@ -53,6 +54,7 @@ class ConsoleServices(Protocol):
     brand_templates: BrandTemplates
     renderer: Renderer
     live: LiveHub
+    resolution: Resolution
 
 
 SERVICES = web.AppKey[ConsoleServices]("console")
@@ -171,7 +173,7 @@ async def queue(request: web.Request) -> web.Response:
         query = QueueQuery.model_validate(dict(request.query))
     except ValidationError as exc:
         raise ApiError(400, "invalid", "the queue query is not valid", field_errors(exc)) from None
-    page = await request.app[SERVICES].desk.queue(agent.brand_id, query)
+    page = await request.app[SERVICES].desk.queue(agent.brand_id, query, viewer=agent.username)
     return web.json_response(
         {"queue": page.rows, "total": page.total, "offset": query.offset, "limit": query.limit}
     )
@@ -241,13 +243,19 @@ async def note(request: web.Request) -> web.Response:
 
 @routes.post("/console/api/conversations/{delivery_id}/hand-back")
 async def hand_back(request: web.Request) -> web.Response:
+    """Resolved: back to the bot, the SLA settled, the customer asked for a CSAT score
+    (unless `{"csat": false}`)."""
     agent, _ = await agent_of(request)
-    delivery_id = (await _own_delivery(request, agent)).delivery_id
+    services = request.app[SERVICES]
+    delivery = await _own_delivery(request, agent)
+    ask = (await json_body(request)).get("csat", True) is not False
+    brand = await services.brands.get(agent.brand_id)
+    assert brand is not None
     try:
-        await request.app[SERVICES].desk.hand_back(agent.brand_id, delivery_id, agent)
+        done = await services.resolution.resolve(brand, delivery, agent, ask_csat=ask)
     except NotHeld:
         raise _not_held() from None
-    return web.json_response({"ok": True})
+    return web.json_response(done)
 
 
 # --- the bot's operations, for agents ---------------------------------------------------

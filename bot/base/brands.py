@@ -12,6 +12,7 @@ from typing import Literal, cast
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from redis.asyncio import Redis
 
+from bot.base.desk_settings import DeskSettings
 from bot.base.keys import Keys
 from bot.base.values import Customer, iana_zone
 
@@ -104,6 +105,9 @@ class BrandSettings(BaseModel):
                     f"{channel}: a sender is an E.164 number or a Messaging Service SID"
                 )
         return value
+
+    # The agent desk: assignment, SLA targets and business hours, CSAT.
+    desk: DeskSettings = Field(default_factory=DeskSettings)
 
     @field_validator("timezone")
     @classmethod

@@ -254,6 +254,59 @@ class Keys:
         """Prefix under which the sandbox channel keeps its phones' feeds."""
         return f"{self.prefix}:sbx"
 
+    # --- agent desk: assignment, SLAs, canned responses, CSAT -----------------
+    # A brand's desk state shares the tag `{desk:<brand>}` with its queue, held set and
+    # hand-offs, so that one Lua script can offer a conversation and count it against
+    # an agent's capacity atomically on a Redis Cluster.
+    def desk_roster(self, brand_id: str) -> str:
+        """Set: usernames of the brand's agents (added on account creation and login)."""
+        return f"{self._desk(brand_id)}:roster"
+
+    def desk_available(self, brand_id: str) -> str:
+        """Hash: username -> capacity ("0": the brand's default), present while available."""
+        return f"{self._desk(brand_id)}:available"
+
+    def desk_presence(self, brand_id: str) -> str:
+        """Hash: username -> when their console (or API client) was last seen, unix seconds;
+        an available agent whose console has gone is not offered anything."""
+        return f"{self._desk(brand_id)}:presence"
+
+    def desk_holders(self, brand_id: str) -> str:
+        """Hash: conversation -> username holding it (each agent's open conversations)."""
+        return f"{self._desk(brand_id)}:holders"
+
+    def desk_assigned_at(self, brand_id: str) -> str:
+        """Hash: username -> when they were last given a conversation (ties go round)."""
+        return f"{self._desk(brand_id)}:assigned-at"
+
+    def desk_profiles(self, brand_id: str) -> str:
+        """Hash: username -> JSON desk preferences (capacity, console language)."""
+        return f"{self._desk(brand_id)}:profiles"
+
+    def desk_seen(self, brand_id: str, username: str) -> str:
+        """Hash: delivery id -> when this agent last opened it, unix seconds (unread markers)."""
+        return f"{self._desk(brand_id)}:seen:{username}"
+
+    def desk_resolved(self, brand_id: str) -> str:
+        """List of JSON: resolved conversations with their SLA outcome, newest first (capped)."""
+        return f"{self._desk(brand_id)}:resolved"
+
+    def canned(self, brand_id: str) -> str:
+        """Hash: shortcut -> JSON canned response (title and a template per locale)."""
+        return f"{self.prefix}:canned:{brand_id}"
+
+    def csat_pending(self, conversation: str) -> str:
+        """String (JSON) with TTL: the CSAT question a customer was asked (agent, reason)."""
+        return f"{self.prefix}:csat:{{{conversation}}}"
+
+    def csat_responses(self, brand_id: str) -> str:
+        """List of JSON: CSAT answers (delivery, agent, reason, score, when), newest first."""
+        return f"{self._desk(brand_id)}:csat-responses"
+
+    def csat_totals(self, brand_id: str) -> str:
+        """Hash: CSAT counters, `agent|<username>|<n or sum or 1..5>` and `reason|<reason>|...`."""
+        return f"{self._desk(brand_id)}:csat-totals"
+
 
 async def shared_secret(redis: Redis, keys: Keys) -> bytes:
     """A signing secret all replicas share: made by the first to start, kept in Redis."""

@@ -86,3 +86,28 @@ class Metrics:
             "Events refused with 503 because the outbox was too deep or too late.",
             registry=self.registry,
         )
+        # --- the agent desk ----------------------------------------------------
+        self.assignments = Counter(
+            "doorstep_desk_assignments_total",
+            "Conversations given to an agent: auto (offered), claim, transfer.",
+            ["brand", "how"],
+            registry=self.registry,
+        )
+        self.sla_breaches = Counter(
+            "doorstep_sla_breaches_total",
+            "SLA targets missed (first_response, resolution), counted once each.",
+            ["brand", "target"],
+            registry=self.registry,
+        )
+        self.agents_available = Gauge(
+            "doorstep_agents_available",
+            "Agents available for new conversations with their console open.",
+            ["brand"],
+            registry=self.registry,
+        )
+        self.csat_responses = Counter(
+            "doorstep_csat_responses_total",
+            "CSAT answers by score (1-5).",
+            ["brand", "score"],
+            registry=self.registry,
+        )

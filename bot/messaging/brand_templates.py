@@ -61,6 +61,11 @@ MESSAGE_VARIABLES: dict[str, frozenset[str]] = {
     "remember_place_again": frozenset({"place"}),
     "no_windows": frozenset({"purpose"}),
     "choice": frozenset({"choice", "key"}),
+    # The agent desk: the CSAT question and its thanks; canned responses (no default
+    # template: each brand writes its own, checked like any template).
+    "csat_request": frozenset({"agent"}),
+    "csat_thanks": frozenset({"score"}),
+    "canned_response": frozenset({"agent", "address", "status", "safe_place", "driver", "eta"}),
 }
 for _simple in (
     "not_understood", "ask_other_time", "place_remembered", "remember_place_declined",
@@ -116,6 +121,9 @@ def sample_context(brand: BrandSettings, locale: str) -> dict[str, Any]:
         "kind": "damaged",
         "choice": window,
         "key": "",
+        "agent": "Dana",
+        "eta": now + timedelta(hours=2, minutes=30),
+        "score": 5,
     }
 
 

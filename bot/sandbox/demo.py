@@ -15,13 +15,16 @@ from zoneinfo import ZoneInfo
 from redis.asyncio import Redis
 
 from bot.agents.accounts import AccountStore, Agent
+from bot.agents.canned import CannedRejected, CannedResponses
 from bot.base.brands import BrandSettings, BrandStore
 from bot.base.clock import Clock
 from bot.base.keys import Keys
+from bot.base.logs import log
 from bot.base.store import Store
 from bot.config import Settings
 from bot.events.ingest import Accepted, EventService
 from bot.events.models import parse_event
+from bot.sandbox.demo_desk import DEMO_CANNED, DEMO_DESK
 
 
 class DemoServices(Protocol):
@@ -35,6 +38,7 @@ class DemoServices(Protocol):
     store: Store
     accounts: AccountStore
     events: EventService
+    canned: CannedResponses
 
 
 DEMO_BRAND_ID = "demo"
@@ -101,6 +105,8 @@ CUSTOMERS = (
 
 
 DEMO_AGENT = "agent"
+# A second agent, so that assignment and transfers have somewhere to go (same password).
+DEMO_AGENT_2 = "agent2"
 
 
 def demo_brand() -> BrandSettings:
@@ -116,6 +122,7 @@ def demo_brand() -> BrandSettings:
         # "Make it quiet now" turns them on to show a deferral.
         quiet_hours=None,
         help_text="Text us about your delivery any time. Call 1-800-555-0199 for urgent help.",
+        desk=DEMO_DESK,
     )
 
 
@@ -127,6 +134,17 @@ async def seed(services: DemoServices) -> None:
     if await services.accounts.get(DEMO_BRAND_ID, DEMO_AGENT) is None:
         agent = Agent(brand_id=DEMO_BRAND_ID, username=DEMO_AGENT, name="Dana (demo)", role="admin")
         await services.accounts.create(agent, services.settings.demo_agent_password)
+    if await services.accounts.get(DEMO_BRAND_ID, DEMO_AGENT_2) is None:
+        agent = Agent(brand_id=DEMO_BRAND_ID, username=DEMO_AGENT_2, name="Lee (demo)")
+        await services.accounts.create(agent, services.settings.demo_agent_password)
+    if not await services.canned.all(DEMO_BRAND_ID):
+        brand = await services.brands.get(DEMO_BRAND_ID)
+        assert brand is not None
+        for canned in DEMO_CANNED:
+            try:
+                await services.canned.save(brand, canned)
+            except CannedRejected as exc:  # a brand the demo's admin changed: skip it
+                log.warning("demo.canned_skipped", shortcut=canned.shortcut, error=str(exc))
 
 
 def _run_key(services: DemoServices) -> str:

@@ -137,6 +137,13 @@ class OptOut:
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class RecordCsat:
+    """The customer's 1-5 score of the help an agent gave (the desk's CSAT)."""
+
+    score: int
+
+
 Action = (
     Say
     | Escalate
@@ -148,6 +155,7 @@ Action = (
     | BookReturn
     | OpenCase
     | OptOut
+    | RecordCsat
 )
 
 

@@ -21,6 +21,7 @@ from bot.replies.conversation.actions import (
     Note,
     OfferWindows,
     OpenCase,
+    RecordCsat,
     RememberPlace,
     Say,
     Turn,
@@ -127,6 +128,17 @@ def _yes_no_answer(
     return None
 
 
+def _csat_answer(
+    state: ConversationState, pending: Pending, turn: Turn, facts: Facts
+) -> Decision | None:
+    """A score of the agent's help; anything else is read as a request of its own
+    (and the question stays open, so a score sent later still counts)."""
+    score = choices.score(turn.text)
+    if score is None:
+        return None
+    return Decision((RecordCsat(score), Say("csat_thanks", {"score": score})), ConversationState())
+
+
 Answer = Callable[[ConversationState, Pending, Turn, Facts], Decision | None]
 ANSWERS: dict[str, Answer] = {
     "photo": _photo_answer,
@@ -139,6 +151,7 @@ ANSWERS: dict[str, Answer] = {
     "remember_place": _yes_no_answer,
     "confirm_cancel": _yes_no_answer,
     "confirm_address": _yes_no_answer,
+    "csat": _csat_answer,
 }
 
 

@@ -123,3 +123,36 @@ def yes_no(text: str) -> bool | None:
     if words[0] in _NO:
         return False
     return None
+
+
+_SCORE_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5,
+    "uno": 1, "dos": 2, "tres": 3, "cuatro": 4, "cinco": 5,
+    "un": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5,
+}  # fmt: skip
+_STARS = re.compile("[\u2b50\u2605\ufe0f\\s]")
+# "5", "4/5", "4 out of 5", "3 sur 5", "5 stars", then anything that is not a number.
+_LEADING_SCORE = re.compile(
+    r"^\s*([1-5])(?:\s*(?:/|out of|sur|de)\s*5)?(?:\s*(?:stars?|estrellas?|etoiles?))?(?![\d:.,])"
+)
+
+
+def score(text: str) -> int | None:
+    """A 1-5 score in a short answer to "how did we do?": "5", "4/5 thanks", "five",
+    "cinco", "⭐⭐⭐⭐", "I'd say 4"; None when the reply does not read as one."""
+    if not text.strip() or len(text) > 80:
+        return None
+    if not _STARS.sub("", text):
+        stars = text.count("\u2b50") + text.count("\u2605")
+        return stars if 1 <= stars <= 5 else None
+    plain = _plain(text)
+    found = _LEADING_SCORE.match(plain)
+    if found:
+        return int(found.group(1))
+    words = re.sub(r"[^\w\s]", " ", plain).split()
+    if words and words[0] in _SCORE_WORDS:
+        return _SCORE_WORDS[words[0]]
+    numbers = re.findall(r"\d+", plain)
+    if len(words) <= 6 and len(numbers) == 1 and 1 <= int(numbers[0]) <= 5:
+        return int(numbers[0])
+    return None

@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from redis.asyncio import Redis
@@ -37,6 +37,7 @@ from bot.replies.conversation.actions import (
     OpenCase,
     OptOut,
     Rebook,
+    RecordCsat,
     RememberPlace,
     Say,
     TryWindow,
@@ -53,6 +54,12 @@ PICKUP_SERVICE_S = 180
 CHANGES_DELIVERY = (UpdateDelivery, TryWindow, Rebook, BookReturn)
 
 
+class CsatSink(Protocol):
+    """Where a CSAT score goes (the agent desk, which sits above replies)."""
+
+    async def record(self, brand_id: str, delivery_id: str, score: int) -> bool: ...
+
+
 @dataclass
 class Executor:
     redis: Redis
@@ -66,6 +73,7 @@ class Executor:
     clock: Clock
     slot_s: int = 7200
     retention_s: int = 30 * 24 * 3600
+    csat: CsatSink | None = None
 
     async def run(self, reply: Reply, facts: Facts, decision: Decision) -> ConversationState:
         """Perform `decision` and whatever follows from it; the resulting state."""
@@ -125,7 +133,13 @@ class Executor:
                 )
             case BookReturn():
                 return await self._book_return(facts, action.item, action.window)
+            case RecordCsat():
+                await self._record_csat(facts, action.score)
         return None
+
+    async def _record_csat(self, facts: Facts, score: int) -> None:
+        if self.csat is not None:
+            await self.csat.record(facts.brand.brand_id, facts.delivery.delivery_id, score)
 
     # --- messages -------------------------------------------------------------------
 

@@ -79,5 +79,9 @@ def reprompt(pending: Pending) -> Say:
         return Say("confirm_address", {"address": pending.address})
     if pending.kind == "photo":
         return Say("ask_photo", {"kind": pending.case})
-    simple = {"ask_time": "ask_other_time", "confirm_cancel": "confirm_cancel"}
+    simple = {
+        "ask_time": "ask_other_time",
+        "confirm_cancel": "confirm_cancel",
+        "csat": "csat_request",
+    }
     return Say(simple.get(pending.kind, pending.kind))

@@ -21,6 +21,7 @@ PendingKind = Literal[
     "confirm_cancel",
     "confirm_address",
     "photo",  # asked for a photo of the damage / of where it should be
+    "csat",  # an agent resolved it and asked for a 1-5 score of the help
 ]
 
 
