@@ -37,6 +37,9 @@ class ParseResult:
     confidence: float
     entities: tuple[Entity, ...] = ()
     ranking: tuple[tuple[str, float], ...] = ()
+    # The language the model read the message as (en, es, fr), and how sure it is.
+    language: str | None = None
+    language_confidence: float = 0.0
 
     def first(self, entity: str) -> Entity | None:
         return next((e for e in self.entities if e.entity == entity), None)
@@ -45,6 +48,7 @@ class ParseResult:
         return {
             "intent": self.intent,
             "confidence": round(self.confidence, 4),
+            "language": self.language,
             "entities": [
                 {"entity": e.entity, "value": e.value, "start": e.start, "end": e.end}
                 for e in self.entities
@@ -193,10 +197,14 @@ def _result(text: str, body: dict[str, Any]) -> ParseResult:
         (str(r.get("name")), float(r.get("confidence", 0.0)))
         for r in body.get("intent_ranking") or []
     )
+    raw_language = body.get("language")
+    language: dict[str, Any] = raw_language if isinstance(raw_language, dict) else {}
     return ParseResult(
         text=text,
         intent=str(intent.get("name") or "out_of_scope"),
         confidence=float(intent.get("confidence") or 0.0),
         entities=entities,
         ranking=ranking,
+        language=str(language["name"]) if language.get("name") else None,
+        language_confidence=float(language.get("confidence") or 0.0),
     )

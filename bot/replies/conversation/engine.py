@@ -37,6 +37,19 @@ TIME_INTENTS = frozenset({"reschedule", "request_return_pickup", "delivery_instr
 TIME_PENDING = frozenset({"ask_time", "pick_window"})
 
 
+# How sure the model must be of a message's language for it to win over the customer's
+# locale (a hint, never a switch: a Spanish-locale customer writing English is read as
+# English; "ok" alone is anyone's).
+LANGUAGE_SURE = 0.75
+
+
+def reading_language(result: ParseResult, locale: str) -> str:
+    """The language to read the message's times in: the model's, when it is sure."""
+    if result.language and result.language_confidence >= LANGUAGE_SURE:
+        return result.language
+    return locale
+
+
 def time_window(
     result: ParseResult,
     reply_at: Any,
@@ -186,7 +199,7 @@ class ConversationEngine:
             zone,
             hours.start,
             hours.end,
-            lang=reply.delivery.locale,
+            lang=reading_language(result, reply.delivery.locale),
             search=_about_a_time(result, state),
         )
         await self._record(reply, result, window)
