@@ -307,6 +307,7 @@ async def start_inbound_loops(services: Services) -> None:
 async def stop_workers(services: Services, grace: float = 15.0) -> None:
     """Graceful: stop taking new work, let in-flight batches finish, then cancel stragglers."""
     await services.supervisor.stop(grace)
+    await services.inbound.settle(grace)
     if isinstance(services.routing, OrToolsEngine):
         await asyncio.to_thread(services.routing.close)  # waits for a running solve
     if services.route_changes.osrm is not None:

@@ -99,6 +99,11 @@ class Store:
         self._keys = keys
         self._ttl = int(retention.total_seconds())
 
+    @property
+    def ttl_s(self) -> int:
+        """How long records live (the retention period), in seconds."""
+        return self._ttl
+
     async def get_delivery(self, brand_id: str, delivery_id: str) -> DeliveryRecord | None:
         raw = await self._redis.get(self._keys.delivery(brand_id, delivery_id))
         return None if raw is None else DeliveryRecord.model_validate_json(raw)

@@ -8,10 +8,11 @@ for the sweeper. Different conversations are drained in parallel, by any replica
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,7 +24,7 @@ from bot.base.keys import Keys
 from bot.base.live import announce
 from bot.base.logs import log
 from bot.base.metrics import Metrics
-from bot.base.store import DeliveryRecord, Store
+from bot.base.store import TRANSCRIPT_LENGTH, DeliveryRecord, Store
 from bot.messaging.links import TelegramLinks
 from bot.messaging.notify import Notice, Notifier
 from bot.replies.keywords import match_keyword
@@ -40,13 +41,17 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-# Take a reply in once: the "seen" mark and the inbox append in one script, in the
-# conversation's slot. A webhook whose first write failed is taken in when the provider
-# retries it; a duplicate never is. KEYS: seen set, inbox; ARGV: provider id, entry, ttl.
+# Take a reply in once: the "seen" mark, the inbox append and the transcript line in
+# one script, in the conversation's slot. A webhook whose first write failed is taken
+# in when the provider retries it; a duplicate never is. KEYS: seen set, inbox,
+# transcript; ARGV: provider id, entry, seen ttl, transcript length, transcript ttl.
 _TAKE_IN = """
 if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('RPUSH', KEYS[2], ARGV[2])
+redis.call('RPUSH', KEYS[3], ARGV[2])
+redis.call('LTRIM', KEYS[3], -tonumber(ARGV[4]), -1)
+redis.call('EXPIRE', KEYS[3], ARGV[5])
 return 1
 """
 
@@ -119,10 +124,32 @@ class InboundService:
     handler: ReplyHandler
     links: TelegramLinks | None = None
     handoff: HandoffToAgent | None = None
+    # Replies being handled after their webhook was answered.
+    handling: set[asyncio.Task[None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self._release = self.redis.register_script(_RELEASE)
         self._take_in = self.redis.register_script(_TAKE_IN)
+
+    def handle_soon(self, conversation: str) -> None:
+        """Drain the conversation after the webhook has been answered: a slow NLU or
+        route solve never makes the provider wait (Twilio gives up at 15 s and sends
+        the message again). The reply is already durable in its inbox; if this process
+        dies first, the sweeper handles it."""
+        task = asyncio.create_task(self._drain_logged(conversation))
+        self.handling.add(task)
+        task.add_done_callback(self.handling.discard)
+
+    async def _drain_logged(self, conversation: str) -> None:
+        try:
+            await self.drain(conversation)
+        except Exception:
+            log.exception("inbound.drain_failed", conversation=conversation)
+
+    async def settle(self, grace: float) -> None:
+        """Let the replies in hand finish (a graceful stop)."""
+        if self.handling:
+            await asyncio.wait(set(self.handling), timeout=grace)
 
     async def receive(self, message: InboundMessage) -> bool:
         """Take a verified message in. False when it was a duplicate or matches no delivery.
@@ -160,8 +187,12 @@ class InboundService:
         pending = self.keys.pending_inboxes(self.keys.inbox_shard(conversation))
         await self.redis.zadd(pending, {conversation: now}, nx=True)
         taken = await self._take_in(
-            keys=[self.keys.replies_seen(conversation), self.keys.inbox(conversation)],
-            args=[message.provider_id, entry, SEEN_TTL],
+            keys=[
+                self.keys.replies_seen(conversation),
+                self.keys.inbox(conversation),
+                self.keys.transcript(*found),
+            ],
+            args=[message.provider_id, entry, SEEN_TTL, TRANSCRIPT_LENGTH, self.store.ttl_s],
         )
         wrote = self.keys.customer_wrote(found[0], message.channel, message.sender)
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -172,7 +203,8 @@ class InboundService:
             self.metrics.inbound.labels(message.channel, "duplicate").inc()
             return False
         self.metrics.inbound.labels(message.channel, "accepted").inc()
-        await self.drain(conversation)
+        await announce(self.redis, self.keys, found[0], "message", found[1])
+        self.handle_soon(conversation)
         return True
 
     async def _link(self, message: InboundMessage) -> bool:
@@ -266,8 +298,6 @@ class InboundService:
         if brand is None or delivery is None:
             log.warning("inbound.orphan", conversation=conversation)
             return
-        await self.store.append_transcript(brand_id, delivery_id, json.dumps(entry))
-        await announce(self.redis, self.keys, brand_id, "message", delivery_id)
         text = str(entry["text"])
         optout_key = self.keys.optout(brand_id, delivery.channel, delivery.contact)
         opted_out = bool(await self.redis.exists(optout_key))
