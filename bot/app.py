@@ -20,6 +20,8 @@ from bot.routing import api as routing_api
 from bot.sandbox import demo
 from bot.sandbox import web as sandbox_web
 from bot.services import SERVICES, Services, build_services, start_workers, stop_workers
+from bot.tracking import act as tracking_act
+from bot.tracking import web as tracking
 from integrations.base import ChannelRegistry, InboundMessage, StatusUpdate
 
 ChannelFactory = Callable[[Settings, Redis, Keys], ChannelRegistry]
@@ -65,6 +67,7 @@ def create_app(
             app[routing_api.SERVICES] = services
             app[sandbox_web.SERVICES] = services
             app[console.SERVICES] = services
+            app[tracking.SERVICES] = services
             if registry.media is not None:
                 await registry.media.start(await shared_secret(redis, Keys(settings.key_prefix)))
             for channel in registry:
@@ -107,6 +110,10 @@ def create_app(
     app.add_routes(console.routes)
     app.add_routes(admin.routes)
     app.add_routes(sandbox_web.static_routes())
+    app.add_routes(tracking.routes)
+    app.add_routes(tracking_act.routes)
+    app.add_routes(tracking.static_routes())
+    app.on_response_prepare.append(tracking.security_headers)
     for channel in registry:
         app.add_routes(channel.routes(inbound, status))
     if registry.media is not None:

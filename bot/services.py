@@ -28,11 +28,14 @@ from bot.messaging.links import TelegramLinks
 from bot.messaging.notify import Notifier
 from bot.messaging.outbox import Outbox, OutboxPolicy
 from bot.messaging.render import Renderer
+from bot.messaging.tracking_links import TrackingLinks
 from bot.replies.conversation.engine import ConversationEngine
 from bot.replies.conversation.executor import Executor
 from bot.replies.conversation.state import StateStore
 from bot.replies.inbound import HandoffToAgent, InboundService, sweeper
 from bot.routing.changes import RouteService
+from bot.tracking.factor import SecondFactor
+from bot.tracking.hub import TrackingHub
 from integrations.base import ChannelRegistry
 from integrations.rasa import RasaClient
 from integrations.sandbox import SandboxChannel
@@ -63,6 +66,10 @@ class Services:
     routing: RoutingAdapter
     route_changes: RouteService
     nlu: RasaClient | None
+    states: StateStore
+    tracking_links: TrackingLinks
+    tracking_hub: TrackingHub
+    second_factor: SecondFactor
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -105,11 +112,13 @@ async def build_services(settings: Settings, redis: Redis, channels: ChannelRegi
     )
     await outbox.ensure_group()
     links = None
+    secret = await shared_secret(redis, keys)
     if "telegram" in registry:
         telegram = registry.get("telegram")
-        secret = await shared_secret(redis, keys)
         links = TelegramLinks(redis, keys, secret, lambda: getattr(telegram, "username", ""))
-    notifier = Notifier(renderer, outbox, clock, links, brands.templates)
+    ttl_s = int(retention.total_seconds())
+    tracking = TrackingLinks(redis, keys, secret, settings.public_base_url, ttl_s)
+    notifier = Notifier(renderer, outbox, clock, links, brands.templates, tracking)
     events = EventService(redis, keys, store, notifier, registry, clock, metrics)
     handoff = HandoffToAgent(redis, keys, notifier, clock)
     nlu = None
@@ -134,7 +143,8 @@ async def build_services(settings: Settings, redis: Redis, channels: ChannelRegi
         clock,
         retention_s=int(retention.total_seconds()),
     )
-    engine = ConversationEngine(nlu, handoff, store, StateStore(redis, keys), executor)
+    states = StateStore(redis, keys)
+    engine = ConversationEngine(nlu, handoff, store, states, executor)
     inbound = InboundService(
         redis, keys, store, brands, notifier, clock, metrics, engine, links, handoff
     )
@@ -160,6 +170,10 @@ async def build_services(settings: Settings, redis: Redis, channels: ChannelRegi
         routing,
         route_changes,
         nlu,
+        states,
+        tracking,
+        TrackingHub(redis, keys),
+        SecondFactor(redis, keys, secret),
     )
 
 
@@ -211,6 +225,7 @@ async def start_workers(services: Services) -> None:
     )
     s.tasks.append(asyncio.create_task(_every(s.stopping, 5.0, "gauges", gauge)))
     s.tasks.append(asyncio.create_task(sweeper(s.inbound, s.stopping)))
+    s.tasks.append(asyncio.create_task(s.tracking_hub.run(s.stopping), name="tracking-hub"))
     s.tasks.append(
         asyncio.create_task(_every(s.stopping, 15.0, "escalations", s.desk.alert_overdue))
     )

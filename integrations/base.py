@@ -37,6 +37,8 @@ class OutboundMessage:
     # 24-hour window): its id and the values of its numbered variables.
     template_id: str | None = None
     template_variables: tuple[tuple[str, str], ...] = ()
+    # (label, url): a link shown as a button where the channel has them (Telegram).
+    link: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

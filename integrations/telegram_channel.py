@@ -116,14 +116,13 @@ class TelegramChannel:
     # --- outbound -----------------------------------------------------------------
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        markup = None
-        if message.choices:
-            markup = InlineKeyboardMarkup(
-                [
-                    [InlineKeyboardButton(label, callback_data=f"choice:{i + 1}")]
-                    for i, label in enumerate(message.choices)
-                ]
-            )
+        rows = [
+            [InlineKeyboardButton(label, callback_data=f"choice:{i + 1}")]
+            for i, label in enumerate(message.choices)
+        ]
+        if message.link is not None:  # opens the page in the browser; not a reply
+            rows.append([InlineKeyboardButton(message.link[0], url=message.link[1])])
+        markup = InlineKeyboardMarkup(rows) if rows else None
         try:
             if message.media_urls and len(message.text) <= CAPTION_LIMIT:
                 sent = await self.bot.send_photo(

@@ -45,6 +45,7 @@ async def route_dispatched(
         if delivery.status in ("delivered", "failed", "cancelled"):
             continue
         window = eta_window(stop.planned_eta, brand.eta_window_min)
+        first = not delivery.tracking_sent  # no scheduled message carried the link
         delivery = delivery.model_copy(
             update={
                 "status": "dispatched",
@@ -54,6 +55,7 @@ async def route_dispatched(
                 "eta_window": window,
                 "notified_window": window,
                 "nearby_notified": False,
+                "tracking_sent": True,
             }
         )
         updated.append(delivery)
@@ -65,6 +67,7 @@ async def route_dispatched(
                     {"window": window},
                     supersede_key=eta_key(delivery),
                     expires_at=window.end,
+                    tracking_link=first,
                 ),
             )
         )

@@ -53,6 +53,8 @@ class NewMessage:
     # values: sent instead of the text when the customer has not written for a day.
     template_id: str | None = None
     template_variables: tuple[tuple[str, str], ...] = ()
+    # (label, url): a link a channel shows as a button (the tracking page on Telegram).
+    link: tuple[str, str] | None = None
 
 
 @dataclass(slots=True)

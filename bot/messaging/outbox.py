@@ -123,6 +123,7 @@ class Outbox:
                 "origin_at": message.origin_at or now,
                 "template_id": message.template_id or "",
                 "template_variables": json.dumps(dict(message.template_variables)),
+                "link": json.dumps(list(message.link)) if message.link else "",
             }
             if message.channel == "sms":  # what it will cost: encoding and billed parts
                 text = gsm_friendly(message.text)

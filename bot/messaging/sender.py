@@ -157,6 +157,7 @@ class Sender:
             record["media"] = json.loads(record.get("media") or "[]")
             record["choices"] = json.loads(record.get("choices") or "[]")
             record["template_variables"] = json.loads(record.get("template_variables") or "{}")
+            record["link"] = json.loads(record.get("link") or "null")
             record["attempts"] = int(record.get("attempts") or 0)
             records.append(record)
         return records
@@ -229,6 +230,7 @@ class Sender:
                     template_variables=tuple(record["template_variables"].items())
                     if template
                     else (),
+                    link=tuple(record["link"]) if record["link"] else None,
                 )
             )
         except KeyError as exc:

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -54,6 +54,9 @@ class Reply:
     media_urls: tuple[str, ...]
     received_at: datetime
     conversation: str
+    # A choice the customer made on the tracking page, already read (intent, entities,
+    # window): the same request as a typed reply, without the NLU's guess.
+    tap: Mapping[str, Any] | None = None
 
 
 ReplyHandler = Callable[[Reply], Awaitable[None]]
@@ -152,6 +155,28 @@ class InboundService:
         await self.drain(conversation)
         return True
 
+    async def submit(self, conversation: str, text: str, tap: Mapping[str, Any] | None) -> None:
+        """A message or a choice from the tracking page: into the conversation's inbox like
+        a reply (same order, same lock, same transcript), and handled now if no one else
+        is handling the conversation. `text` is what the transcript shows."""
+        entry = json.dumps(
+            {
+                "dir": "in",
+                "text": text,
+                "media": [],
+                "at": self.clock.timestamp(),
+                "provider_id": f"page-{secrets.token_hex(8)}",
+                "channel": "page",
+                "tap": dict(tap) if tap is not None else None,
+            }
+        )
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(self.keys.inbox(conversation), entry)
+            pipe.zadd(self.keys.pending_inboxes(), {conversation: self.clock.timestamp()}, nx=True)
+            await pipe.execute()
+        self.metrics.inbound.labels("page", "accepted").inc()
+        await self.drain(conversation)
+
     async def _link(self, message: InboundMessage) -> bool:
         """A deep link's `/start <token>`: this chat now receives the delivery's messages."""
         assert self.links is not None
@@ -242,6 +267,13 @@ class InboundService:
         await self.store.append_transcript(brand_id, delivery_id, json.dumps(entry))
         await announce(self.redis, self.keys, brand_id, "message", delivery_id)
         text = str(entry["text"])
+        received = datetime.fromtimestamp(float(entry["at"]), UTC)
+        media = tuple(entry.get("media", []))
+        if entry.get("tap") is not None:  # a choice on the page, not words to read
+            await self.handler(
+                Reply(brand, delivery, text, media, received, conversation, entry["tap"])
+            )
+            return
         optout_key = self.keys.optout(brand_id, delivery.channel, delivery.contact)
         opted_out = bool(await self.redis.exists(optout_key))
         keyword = match_keyword(text, opted_out)
@@ -257,10 +289,7 @@ class InboundService:
         if keyword == "help":
             await self._answer(brand, delivery, "help")
             return
-        received = datetime.fromtimestamp(float(entry["at"]), UTC)
-        await self.handler(
-            Reply(brand, delivery, text, tuple(entry.get("media", [])), received, conversation)
-        )
+        await self.handler(Reply(brand, delivery, text, media, received, conversation))
 
     async def _answer(self, brand: BrandSettings, delivery: DeliveryRecord, kind: str) -> None:
         await self.notifier.send(brand, [(delivery, Notice(kind, {}, proactive=False))])
