@@ -98,6 +98,12 @@ async function openConversation(id, reveal = false) {
       ["Window", d.eta_window ? `${d.eta_window.start} – ${d.eta_window.end}` : `${d.promised_window.start} – ${d.promised_window.end}`],
       ["Safe place", d.safe_place || "—"], ["Instructions", d.instructions || "—"], ["Access code", d.access_code || "—"]];
     facts.replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+    // The customer's tracking page; revoking gives the delivery a new link.
+    const link = el("dd", { id: "tracking-link" });
+    const revoke = el("button", { type: "button" }, "Revoke");
+    revoke.onclick = async () => { await api("POST", `/console/api/conversations/${encodeURIComponent(id)}/tracking/revoke`); openConversation(id); };
+    link.append(el("a", { href: c.tracking_url, target: "_blank", rel: "noopener noreferrer" }, c.tracking_url), " ", revoke);
+    facts.append(el("dt", {}, "Tracking link"), link);
     document.getElementById("return-item").replaceChildren(...d.items.map((i) => el("option", { value: i.name }, i.name)));
     const caseBox = document.getElementById("case");
     document.getElementById("case-title").hidden = !c.case;
