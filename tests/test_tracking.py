@@ -63,7 +63,7 @@ async def test_the_first_message_carries_a_short_link_that_opens_the_page(client
     path = await link_of(client, "d1")
     body = await delivery(client, "d1")
     sms = body["messages"][0]
-    assert sms["text"].endswith(f"Track it: http://127.0.0.1:8080{path}")
+    assert sms["text"].endswith(f"Track it or reply here: http://127.0.0.1:8080{path}")
     resp = await client.get(path)
     assert resp.status == 200
     html = await resp.text()

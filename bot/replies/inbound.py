@@ -192,7 +192,7 @@ class InboundService:
         linked = delivery.model_copy(update={"channel": message.channel, "contact": message.sender})
         await self.store.put_delivery(linked)
         self.metrics.inbound.labels(message.channel, "linked").inc()
-        await self._answer(brand, linked, "telegram_linked")
+        await self._answer(brand, linked, "telegram_linked", tracking_link=True)
         return True
 
     async def drain(self, conversation: str) -> None:
@@ -291,8 +291,11 @@ class InboundService:
             return
         await self.handler(Reply(brand, delivery, text, media, received, conversation))
 
-    async def _answer(self, brand: BrandSettings, delivery: DeliveryRecord, kind: str) -> None:
-        await self.notifier.send(brand, [(delivery, Notice(kind, {}, proactive=False))])
+    async def _answer(
+        self, brand: BrandSettings, delivery: DeliveryRecord, kind: str, tracking_link: bool = False
+    ) -> None:
+        notice = Notice(kind, {}, proactive=False, tracking_link=tracking_link)
+        await self.notifier.send(brand, [(delivery, notice)])
 
 
 async def sweeper(service: InboundService, stopping: asyncio.Event, every: float = 5.0) -> None:
