@@ -7,7 +7,6 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -29,7 +28,9 @@ async def delivery(client: Client, delivery_id: str) -> dict[str, Any]:
     return body
 
 
-async def link_of(client: Client, delivery_id: str, message_type: str = "delivery_scheduled") -> str:
+async def link_of(
+    client: Client, delivery_id: str, message_type: str = "delivery_scheduled"
+) -> str:
     """The tracking page's path, from the text of the delivery's message."""
     body = await delivery(client, delivery_id)
     texts = [m["text"] for m in body["messages"] if m["type"] == message_type]
@@ -165,7 +166,9 @@ async def test_personal_details_wait_for_the_second_factor_which_is_throttled(
     await services.redis.delete(services.keys.tracking_failures(path.removeprefix("/t/")))
     resp = await client.post(f"{path}/verify", json={"answer": " ord d1 "})
     assert resp.status == 200
-    assert "HttpOnly" in resp.headers["Set-Cookie"] and "SameSite=Strict" in resp.headers["Set-Cookie"]
+    assert (
+        "HttpOnly" in resp.headers["Set-Cookie"] and "SameSite=Strict" in resp.headers["Set-Cookie"]
+    )
     assert f"Path={path}" in resp.headers["Set-Cookie"]
     after = await state(client, path)  # the client keeps the cookie
     assert after["verified"] is True
@@ -246,7 +249,9 @@ async def test_the_page_follows_the_route_live_and_a_safe_place_reaches_the_driv
     await post_event(client, f.route_dispatched(["d1", "d2", "d3"], gap_min=15))
     live = await next_view(stream)
     assert live["status"] == "dispatched" and live["status_line"] == "On its way"
-    assert live["progress"]["before"] == 2 and live["progress"]["stops_line"] == "2 stops before yours"
+    assert (
+        live["progress"]["before"] == 2 and live["progress"]["stops_line"] == "2 stops before yours"
+    )
     assert live["progress"]["driver_line"] == "Your driver today is Sam"
     assert live["progress"]["map"] is None  # 2 stops before: not yet
     await post_event(client, f.stop_completed("d1"))

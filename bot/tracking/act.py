@@ -14,6 +14,7 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -61,17 +62,20 @@ def _facts(services: TrackingServices, opened: Opened) -> Facts:
     return Facts(opened.brand, opened.delivery, services.clock.now())
 
 
-async def _free(
-    services: TrackingServices, opened: Opened, window: Window, purpose: str, item: str | None
-) -> bool:
-    """The window is one the route (or the brand's slots) can make: just offered in the
-    conversation, or found again now. A page cannot book a time nobody offered."""
-    pending = (await services.states.get(opened.conversation)).pending
-    if pending is not None and window in pending.offers and pending.purpose == purpose:
-        return True
-    facts = _facts(services, opened)
-    offers = await services.executor.offers(facts, purpose, facts.day_of(window), item)
-    return window in offers
+def _bookable(services: TrackingServices, opened: Opened, window: Window) -> None:
+    """A window a reply could have named: ahead, on one day, inside the brand's delivery
+    hours. Whether the route can make it is the engine's to find out (as for a typed
+    time): if it cannot, the customer is offered the windows that fit."""
+    zone = ZoneInfo(opened.delivery.customer.timezone)
+    start, end = window.start.astimezone(zone), window.end.astimezone(zone)
+    hours = opened.brand.delivery_hours
+    if (
+        start < services.clock.now()
+        or start.date() != end.date()
+        or start.time() < hours.start
+        or end.time() > hours.end
+    ):
+        raise ApiError(409, "not_bookable", "that time cannot be booked: pick one of the times")
 
 
 def _acting(opened: Opened, can: dict[str, bool], action: str) -> None:
@@ -111,8 +115,7 @@ def _label(services: TrackingServices, opened: Opened, window: Window) -> str:
 
 async def _reschedule(services: TrackingServices, opened: Opened, body: dict[str, Any]) -> Read:
     window = _window(body)
-    if not await _free(services, opened, window, "reschedule", None):
-        raise ApiError(409, "not_free", "that time is no longer free: pick another")
+    _bookable(services, opened, window)
     said = words.tapped(opened.locale, "reschedule", window=_label(services, opened, window))
     return said, {"intent": "reschedule", "window": window.model_dump(mode="json")}
 
@@ -138,8 +141,7 @@ async def _return(services: TrackingServices, opened: Opened, body: dict[str, An
     if item not in {i.name for i in opened.delivery.items}:
         raise _invalid("item", "one of the delivery's items")
     window = _window(body)
-    if not await _free(services, opened, window, "return", item):
-        raise ApiError(409, "not_free", "that time is no longer free: pick another")
+    _bookable(services, opened, window)
     label = _label(services, opened, window)
     said = words.tapped(opened.locale, "return", item=item, window=label)
     window_json = window.model_dump(mode="json")

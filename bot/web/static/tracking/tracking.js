@@ -25,6 +25,8 @@ async function call(method, path, body, extra) {
   return { ok: r.ok, status: r.status, data };
 }
 
+const slot = (o) => ({ start: o.start, end: o.end });
+
 function choices(container, offers, pick) {
   const box = $(container);
   box.replaceChildren();
@@ -78,7 +80,7 @@ function loadLeaflet() {
 async function drawMap(m) {
   const box = $("map");
   if (!m || !boot.tiles) {
-    if (leaflet) { leaflet.map.remove(); leaflet = null; }
+    if (leaflet) { leaflet.map.remove(); leaflet = null; box.className = ""; box.replaceChildren(); }
     box.hidden = true;
     return;
   }
@@ -142,7 +144,7 @@ function render(v) {
   show("pending", !!v.pending);
   if (v.pending) {
     choices("pending-offers", v.pending.offers, (o) =>
-      v.pending.purpose === "return" ? act("return", { item: v.pending.item, window: o }) : act("reschedule", { window: o }));
+      v.pending.purpose === "return" ? act("return", { item: v.pending.item, window: slot(o) }) : act("reschedule", { window: slot(o) }));
   }
   for (const name of ["reschedule", "safe_place", "instructions", "return", "not_home", "rate"]) show(`act-${name}`, !!v.can[name]);
   const items = $("return-item");
@@ -163,7 +165,7 @@ async function act(action, body) {
   toast(W.sending);
   const r = await call("POST", `/act/${action}`, body);
   if (r.ok) { render(r.data); toast(W.saved); }
-  else toast((r.data && r.data.message) || W.failed_try);
+  else toast((r.data && r.data.detail) || W.failed_try);
   return r.ok;
 }
 
@@ -171,14 +173,14 @@ async function offer(purpose, dayInput, container, item) {
   const day = $(dayInput).value;
   const extra = `&purpose=${purpose}` + (day ? `&day=${day}` : "") + (item ? `&item=${encodeURIComponent(item)}` : "");
   const r = await call("GET", "/windows", null, extra);
-  if (!r.ok) { toast((r.data && r.data.message) || W.failed_try); return; }
-  choices(container, r.data.windows, (o) => purpose === "return" ? act("return", { item, window: o }) : act("reschedule", { window: o }));
+  if (!r.ok) { toast((r.data && r.data.detail) || W.failed_try); return; }
+  choices(container, r.data.windows, (o) => purpose === "return" ? act("return", { item, window: slot(o) }) : act("reschedule", { window: slot(o) }));
 }
 
 $("verify-form").onsubmit = async (e) => {
   e.preventDefault();
   const r = await call("POST", "/verify", { answer: $("verify-answer").value });
-  if (r.ok) { put("verify-error", ""); render(r.data); } else put("verify-error", (r.data && r.data.message) || W.failed_try);
+  if (r.ok) { put("verify-error", ""); render(r.data); } else put("verify-error", (r.data && r.data.detail) || W.failed_try);
 };
 $("reschedule-show").onclick = () => offer("reschedule", "reschedule-day", "reschedule-offers");
 $("return-show").onclick = () => offer("return", "return-day", "return-offers", $("return-item").value);
