@@ -8,6 +8,8 @@ import contextlib
 import dataclasses
 import json
 import os
+import struct
+import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +25,6 @@ from bot.app import create_app
 from bot.config import Settings
 from bot.devrun import free_port
 from bot.services import SERVICES, Services
-from tests.fake_providers import PNG
 from tests.helpers import eventually
 from tests.test_browser import CHROMIUM, HAVE_CHROMIUM
 
@@ -105,13 +106,40 @@ async def demo(redis: Redis, settings: Settings) -> AsyncIterator[Harness]:
         yield h
 
 
+def street_tile() -> bytes:
+    """A 256 px map tile drawn here: blocks between white streets (a PNG, by hand)."""
+    size, rows = 256, []
+    for y in range(size):
+        row = bytearray([0])  # filter: none
+        for x in range(size):
+            street = x % 64 < 6 or y % 64 < 6
+            park = 70 <= x < 122 and 134 <= y < 186
+            row += bytes(
+                (255, 255, 255) if street else (200, 226, 190) if park else (236, 232, 223)
+            )
+        rows.append(bytes(row))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"".join(rows), 9))
+        + chunk(b"IEND", b"")
+    )
+
+
 @pytest.fixture
 async def tiles() -> AsyncIterator[str]:
-    """A tile server of our own (every tile the same small PNG): no outside service."""
+    """A tile server of our own (every tile the same drawn streets): no outside service."""
     app = web.Application()
+    png = street_tile()
 
     async def tile(request: web.Request) -> web.Response:
-        return web.Response(body=PNG, content_type="image/png")
+        return web.Response(body=png, content_type="image/png")
 
     app.router.add_get("/{z}/{x}/{y}.png", tile)
     server = TestServer(app)

@@ -159,6 +159,7 @@ function render(v) {
     li.textContent = m.text;
     return li;
   }));
+  log.scrollTop = log.scrollHeight; // the newest message in view
 }
 
 async function act(action, body) {
