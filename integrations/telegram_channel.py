@@ -2,7 +2,8 @@
 
 Outbound: text with `send_message`, a photo with `send_photo` (the text as caption),
 offered choices as inline keyboard buttons whose presses come back as the number
-typed ("2"), so the conversation engine reads a button like a typed pick.
+typed ("2"), so the conversation engine reads a button like a typed pick; a link the
+message carries (the tracking page) as a URL button, which opens the browser.
 Inbound: messages, photos (fetched and kept, as Telegram file links need the bot
 token), and button presses. `/start <token>` from a deep link arrives as text; the
 service links the chat to the delivery.

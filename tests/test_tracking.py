@@ -7,6 +7,7 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -296,3 +297,83 @@ async def test_the_page_follows_the_route_live_and_a_safe_place_reaches_the_driv
     assert done["delivered"]["safe_place"] == "behind the side gate"
     assert "40.68" not in json.dumps(done)
     stream.close()
+
+
+async def test_every_page_action_is_the_conversations_own_operation(
+    client: Client, services: Services
+) -> None:
+    await post_event(client, f.delivery_created("d1", items=2))
+    path = await link_of(client, "d1")
+    await client.get(path)
+
+    # Instructions with an access code: stored, the code kept out of the transcript.
+    resp = await client.post(
+        f"{path}/act/instructions", json={"note": "ring twice", "access_code": "4321#"}
+    )
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["details"] == {
+        "name": "Ana Lopez", "address": "55 King St, Brooklyn", "safe_place": None,
+        "instructions": "ring twice", "has_access_code": True,
+    }  # fmt: skip
+    stored = await services.store.get_delivery("demo", "d1")
+    assert stored is not None and stored.access_code == "4321#"
+    transcript = await services.store.transcript("demo", "d1")
+    assert not any("4321" in e for e in transcript)
+    bad = await client.post(f"{path}/act/instructions", json={"note": "x", "access_code": "<b>"})
+    assert bad.status == 400 and (await bad.json())["fields"][0]["field"] == "access_code"
+
+    # Not home: the same offer of choices a typed "nobody's home" gets.
+    assert (await client.post(f"{path}/act/not_home", json={})).status == 200
+    # Another day: the brand's slots, then one booked (rebooked, dispatch told).
+    day = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
+    offers = (await (await client.get(f"{path}/windows", params={"day": day})).json())["windows"]
+    assert len(offers) == 3 and all(o["label"] for o in offers)
+    chosen = {"start": offers[1]["start"], "end": offers[1]["end"]}
+    assert (await client.post(f"{path}/act/reschedule", json={"window": chosen})).status == 200
+    rebooked = await services.store.get_delivery("demo", "d1")
+    assert rebooked is not None
+    assert rebooked.promised_window.start == datetime.fromisoformat(chosen["start"])
+    past = {"start": "2020-01-01T10:00:00+00:00", "end": "2020-01-01T12:00:00+00:00"}
+    assert (await client.post(f"{path}/act/reschedule", json={"window": past})).status == 409
+    # Not yet delivered: no rating, no return.
+    assert (await client.post(f"{path}/act/rate", json={"rating": 5})).status == 409
+
+    await post_event(client, f.stop_completed("d1"))
+    assert (await client.post(f"{path}/act/rate", json={"rating": 9})).status == 400
+    assert (await client.post(f"{path}/act/rate", json={"rating": 4})).status == 200
+    rated = await services.store.get_delivery("demo", "d1")
+    assert rated is not None and rated.rating == 4
+    assert (await client.post(f"{path}/act/not_home", json={})).status == 409
+    slots = await client.get(f"{path}/windows", params={"purpose": "return", "day": day})
+    pickup = (await slots.json())["windows"][0]
+    window = {"start": pickup["start"], "end": pickup["end"]}
+    resp = await client.post(f"{path}/act/return", json={"item": "Item 1", "window": window})
+    assert resp.status == 200
+    returned = await services.store.get_delivery("demo", "d1")
+    assert returned is not None and [r.item for r in returned.return_requests] == ["Item 1"]
+
+    lines = [json.loads(e) for e in await services.store.transcript("demo", "d1")]
+    said = [e["text"] for e in lines if e["dir"] == "in"]
+    assert said[0] == "(on the tracking page) instructions: ring twice"
+    assert said[1] == "(on the tracking page) I won't be home"
+    assert said[2].startswith("(on the tracking page) chose ")
+    assert "(on the tracking page) rated it 4 out of 5" in said
+    assert said[-1].startswith("(on the tracking page) return Item 1, ")
+    types = await eventually(
+        lambda: delivery(client, "d1"),
+        lambda b: {"instructions_saved", "not_home_options", "reschedule_confirmed",
+                   "rating_thanks", "return_confirmed"} <= {m["type"] for m in b["messages"]},
+    )  # fmt: skip
+    assert [e["action"] for e in types["tracking_events"]] == [
+        "page_viewed", "instructions", "not_home", "reschedule", "rate", "return",
+    ]  # fmt: skip
+
+    # Written words are a reply like any other: with no NLU here, a person takes it,
+    # and while a person has it the page's taps do nothing but wait for them.
+    resp = await client.post(f"{path}/act/write", json={"text": "is the chair heavy?"})
+    assert resp.status == 200
+    after = await resp.json()
+    assert after["held"] is True and after["can"]["write"] and not after["can"]["rate"]
+    assert after["conversation"][-2]["text"] == "is the chair heavy?"
+    assert await services.handoff.active("demo/d1")
+    assert (await client.post(f"{path}/act/rate", json={"rating": 1})).status == 409

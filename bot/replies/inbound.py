@@ -264,7 +264,10 @@ class InboundService:
         if brand is None or delivery is None:
             log.warning("inbound.orphan", conversation=conversation)
             return
-        await self.store.append_transcript(brand_id, delivery_id, json.dumps(entry))
+        shown = entry
+        if entry.get("tap") is not None:  # the transcript keeps what was done, not an access code
+            shown = {**entry, "tap": {"intent": entry["tap"].get("intent")}}
+        await self.store.append_transcript(brand_id, delivery_id, json.dumps(shown))
         await announce(self.redis, self.keys, brand_id, "message", delivery_id)
         text = str(entry["text"])
         received = datetime.fromtimestamp(float(entry["at"]), UTC)

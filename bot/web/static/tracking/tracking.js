@@ -165,7 +165,11 @@ function render(v) {
 async function act(action, body) {
   toast(W.sending);
   const r = await call("POST", `/act/${action}`, body);
-  if (r.ok) { render(r.data); toast(W.saved); }
+  if (r.ok) {
+    render(r.data);
+    toast(W.saved);
+    for (const id of ["reschedule-offers", "return-offers"]) $(id).replaceChildren();
+  }
   else toast((r.data && r.data.detail) || W.failed_try);
   return r.ok;
 }
