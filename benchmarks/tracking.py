@@ -19,7 +19,6 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 from redis.asyncio import Redis
@@ -100,10 +99,10 @@ async def run(args: argparse.Namespace, redis_url: str) -> None:
                 html = await resp.read()
             before = await connections(redis_url)
             seen: list[list[float]] = [[] for _ in range(args.pages)]
+            streams = [f"{base}{paths[i % len(paths)]}/events" for i in range(args.pages)]
             tasks = [
-                asyncio.create_task(follow(session, f"{base}{paths[i % len(paths)]}/events", seen[i]))
-                for i in range(args.pages)
-            ]  # fmt: skip
+                asyncio.create_task(follow(session, url, seen[i])) for i, url in enumerate(streams)
+            ]
             while sum(1 for s in seen if s) < args.pages:
                 await asyncio.sleep(0.05)
             held = await connections(redis_url)
