@@ -114,6 +114,7 @@ def create_app(
     app.add_routes(tracking_act.routes)
     app.add_routes(tracking.static_routes())
     app.on_response_prepare.append(tracking.security_headers)
+    app.on_shutdown.append(tracking.close_streams)
     for channel in registry:
         app.add_routes(channel.routes(inbound, status))
     if registry.media is not None:

@@ -45,6 +45,11 @@ class TrackingHub:
                 if not pages:
                     del self._pages[conversation]
 
+    def close(self) -> None:
+        """End every open page's stream (the server is shutting down: it waits for them)."""
+        self.closed = True
+        self._wake()
+
     def _wake(self, conversations: list[str] | None = None) -> None:
         for conversation in self._pages if conversations is None else conversations:
             for event in self._pages.get(conversation, ()):
@@ -72,5 +77,4 @@ class TrackingHub:
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
-        self.closed = True
-        self._wake()  # open pages end their streams
+        self.close()  # open pages end their streams

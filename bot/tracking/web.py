@@ -330,7 +330,11 @@ async def events(request: web.Request) -> web.StreamResponse:
     )
     await response.prepare(request)
     last = None
-    with services.tracking_hub.listen(opened.conversation) as changed:
+    # A page closed (the customer left) ends the stream quietly.
+    with (
+        services.tracking_hub.listen(opened.conversation) as changed,
+        contextlib.suppress(ConnectionResetError),
+    ):
         while not services.tracking_hub.closed:
             changed.clear()
             try:
@@ -347,6 +351,12 @@ async def events(request: web.Request) -> web.StreamResponse:
             if not changed.is_set():
                 await response.write(b": ping\n\n")
     return response
+
+
+async def close_streams(app: web.Application) -> None:
+    """On shutdown: the server waits for open handlers, so the streams end first."""
+    if SERVICES in app:
+        app[SERVICES].tracking_hub.close()
 
 
 def static_routes() -> list[web.AbstractRouteDef]:
