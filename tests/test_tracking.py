@@ -377,3 +377,45 @@ async def test_every_page_action_is_the_conversations_own_operation(
     assert after["conversation"][-2]["text"] == "is the chair heavy?"
     assert await services.handoff.active("demo/d1")
     assert (await client.post(f"{path}/act/rate", json={"rating": 1})).status == 409
+
+
+async def test_after_a_failure_the_page_says_why_and_what_to_do(client: Client) -> None:
+    await post_event(client, f.delivery_created("d1", locale="es"))
+    await post_event(client, f.route_dispatched(["d1"]))
+    path = await link_of(client, "d1")
+    await post_event(client, f.stop_completed("d1", outcome="failed", reason="no_access"))
+    view = await state(client, path)
+    assert view["status_line"] == "No entregada" and view["progress"] is None
+    assert "no pudo acceder al edificio" in view["failed"]["line"]
+    assert view["failed"]["advice"].startswith("Elige otro día")
+    assert view["can"]["reschedule"] and view["can"]["safe_place"] and not view["can"]["rate"]
+
+
+async def test_the_brand_sets_the_pages_look_and_rules_validated(
+    client: Client, services: Services
+) -> None:
+    headers = await agent_token(services)
+    url = "/console/api/admin/settings"
+    for field, value in (
+        ("brand_colour", "red"),
+        ("logo_url", "http://cdn.example.com/logo.png"),
+        ("logo_url", "javascript:alert(1)"),
+        ("tracking_factor", "birthday"),
+        ("tracking_link_days", 365),
+    ):
+        resp = await client.put(url, json={field: value}, headers=headers)
+        assert resp.status == 400, (field, value)
+        assert [e["field"] for e in (await resp.json())["fields"]] == [field]
+    good = {
+        "brand_colour": "#FFD400",
+        "logo_url": "https://cdn.example.com/logo.png",
+        "tracking_factor": "postcode",
+        "tracking_link_days": 3,
+    }
+    resp = await client.put(url, json=good, headers=headers)
+    assert resp.status == 200
+    await post_event(client, f.delivery_created("d1"))
+    html = await (await client.get(await link_of(client, "d1"))).text()
+    assert '<img class="logo" src="https://cdn.example.com/logo.png" alt="Parcelly">' in html
+    # A light colour gets dark text on it (contrast), set in the nonce'd style.
+    assert "--brand: #FFD400; --on-brand: #000000;" in html
