@@ -146,7 +146,9 @@ function render(v) {
     choices("pending-offers", v.pending.offers, (o) =>
       v.pending.purpose === "return" ? act("return", { item: v.pending.item, window: slot(o) }) : act("reschedule", { window: slot(o) }));
   }
-  for (const name of ["reschedule", "safe_place", "instructions", "return", "not_home", "rate"]) show(`act-${name}`, !!v.can[name]);
+  const actions = ["reschedule", "safe_place", "instructions", "return", "not_home", "rate"];
+  for (const name of actions) show(`act-${name}`, !!v.can[name]);
+  show("actions", actions.some((name) => v.can[name]));
   const items = $("return-item");
   if (items.options.length !== v.items.length) {
     items.replaceChildren(...v.items.map((name) => new Option(name, name)));
