@@ -4,10 +4,12 @@ state is saved to docs/screenshots/ (the README shows them)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import json
 import os
+import shutil
 import struct
 import zlib
 from collections.abc import AsyncIterator
@@ -64,9 +66,15 @@ class Harness:
 
 
 async def shot(tab: Any, name: str) -> None:
+    """The page as the customer sees it, for the README (pngquant makes it small, if here)."""
     if os.environ.get("DOORSTEP_SCREENSHOTS"):
         SHOTS.mkdir(parents=True, exist_ok=True)
-        await tab.screenshot(path=str(SHOTS / f"tracking-{name}.png"), full_page=True)
+        path = SHOTS / f"tracking-{name}.png"
+        await tab.screenshot(path=str(path), full_page=True)
+        if shutil.which("pngquant"):
+            args = ["--force", "--ext", ".png", "64", str(path)]
+            process = await asyncio.create_subprocess_exec("pngquant", *args)
+            assert await process.wait() == 0
 
 
 @contextlib.asynccontextmanager
