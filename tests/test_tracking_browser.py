@@ -14,8 +14,10 @@ import struct
 import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp import web
@@ -90,6 +92,12 @@ async def harness(settings: Settings) -> AsyncIterator[Harness]:
     app = create_app(dataclasses.replace(settings, public_base_url=base))
     server = TestServer(app, port=port)
     await server.start_server()
+    # The same hour of the customers' day in every run (10:00 in New York, where the
+    # demo's customers live), so that the day still has windows to offer.
+    zone = ZoneInfo("America/New_York")
+    now = datetime.now(zone)
+    ten = datetime.combine(now.date() + timedelta(days=1), time(10), zone)
+    await app[SERVICES].clock.advance(timedelta(minutes=int((ten - now).total_seconds() // 60)))
     try:
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(

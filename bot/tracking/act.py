@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -100,7 +100,11 @@ async def windows(request: web.Request) -> web.Response:
         raise _invalid("day", "a date, YYYY-MM-DD") from None
     if day < facts.today:
         raise _invalid("day", "today or later", "is in the past")
-    offers = await services.executor.offers(facts, purpose, day, request.query.get("item"))
+    item = request.query.get("item")
+    offers = await services.executor.offers(facts, purpose, day, item)
+    if not offers and not request.query.get("day"):  # late in the day: the next day's
+        day += timedelta(days=1)
+        offers = await services.executor.offers(facts, purpose, day, item)
     f = Formats(opened.locale, opened.delivery.customer.timezone, facts.now)
     return web.json_response({"day": day.isoformat(), "windows": [f.offer(w) for w in offers]})
 
