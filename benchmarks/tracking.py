@@ -1,12 +1,15 @@
 """Benchmark: open tracking pages following a route live (server-sent events).
 
 One Doorstep process (HTTP + workers) against a private redis-server; this process
-opens N pages' event streams over one route's deliveries, then posts driver
-positions. Measured: from just before each `driver.position` POST to each open page
-receiving its new view; how many Redis connections the service holds with the pages
-open (one subscription per process, not one per page); the page's size.
+opens N pages' event streams over several routes' deliveries (one page per
+delivery, as customers have them), then posts new ETAs for one route at a time.
+Measured: from just before each `route.eta_changed` POST to each of that route's
+pages receiving its new view; that the other routes' pages are sent nothing; the
+Redis connections the service holds with the pages open (one subscription per
+process; views are read through the bounded pool, not a connection per page); the
+page's size.
 
-    python benchmarks/tracking.py [--pages 500] [--stops 20] [--moves 20]
+    python benchmarks/tracking.py [--routes 25] [--stops 20] [--changes 50]
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import re
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -71,7 +74,7 @@ async def run(args: argparse.Namespace, redis_url: str) -> None:
          f"http://127.0.0.1:{provider_port}/messages", redis_url],
         stdout=open("/tmp/bench-tracking-server.log", "w"),
     )  # fmt: skip
-    connector = aiohttp.TCPConnector(limit=args.pages + 50)
+    connector = aiohttp.TCPConnector(limit=args.routes * args.stops + 50)
     try:
         async with aiohttp.ClientSession(connector=connector) as session:
             for _ in range(200):
@@ -82,65 +85,84 @@ async def run(args: argparse.Namespace, redis_url: str) -> None:
                 except aiohttp.ClientError:
                     pass
                 await asyncio.sleep(0.05)
-            ids = [f"trk-{n}" for n in range(args.stops)]
-            for n in range(args.stops):
-                await post_event(session, f"{base}/v1/events", delivery_event(n, "trk"))
-            await post_event(session, f"{base}/v1/events", route_event("trk", 0, ids))
-            paths = []
-            for d in ids:
+            first = datetime.now(UTC) + timedelta(hours=2)
+            routes = [[f"trk-{r}-{n}" for n in range(args.stops)] for r in range(args.routes)]
+            for r, ids in enumerate(routes):
+                for d in ids:
+                    event = delivery_event(0, "trk")
+                    event["id"] = f"c-{d}"
+                    event["data"] |= {"delivery_id": d, "order_id": d}
+                    await post_event(session, f"{base}/v1/events", event)
+                await post_event(session, f"{base}/v1/events", route_event("trk", r, ids))
+            paths: dict[str, str] = {}
+            for d in [d for ids in routes for d in ids]:
                 async with session.get(
                     f"{base}/v1/deliveries/{d}", headers={"Authorization": "Bearer bench-key"}
                 ) as resp:
                     texts = [m["text"] for m in (await resp.json())["messages"]]
                 found = LINK.search(" ".join(texts))
                 assert found, texts
-                paths.append(found.group(0))
-            async with session.get(f"{base}{paths[0]}") as resp:
+                paths[d] = found.group(0)
+            async with session.get(f"{base}{paths[routes[0][0]]}") as resp:
                 html = await resp.read()
             before = await connections(redis_url)
-            seen: list[list[float]] = [[] for _ in range(args.pages)]
-            streams = [f"{base}{paths[i % len(paths)]}/events" for i in range(args.pages)]
-            tasks = [
-                asyncio.create_task(follow(session, url, seen[i])) for i, url in enumerate(streams)
-            ]
-            while sum(1 for s in seen if s) < args.pages:
+            # One page open per delivery, as customers have them.
+            seen: dict[str, list[float]] = {d: [] for d in paths}
+            tasks = []
+            for d, path in paths.items():  # customers open their pages over a few seconds
+                tasks.append(asyncio.create_task(follow(session, f"{base}{path}/events", seen[d])))
+                await asyncio.sleep(args.open_every)
+            while any(not s for s in seen.values()):
                 await asyncio.sleep(0.05)
             held = await connections(redis_url)
             latencies: list[float] = []
-            for move in range(args.moves):
-                counts = [len(s) for s in seen]
-                sent = time.time()
+            woken_elsewhere = 0
+            for change in range(args.changes):
+                r = change % args.routes
+                ids = routes[r]
+                counts = {d: len(s) for d, s in seen.items()}
+                # Every stop of one route ten minutes later: its pages' ETAs change.
+                later = timedelta(minutes=10 * (change // args.routes + 1))
+                etas = [
+                    {
+                        "delivery_id": d,
+                        "eta": (first + timedelta(minutes=10 * i) + later).isoformat(),
+                    }
+                    for i, d in enumerate(ids)
+                ]
                 event = {
-                    "id": f"trk-move-{move}",
-                    "type": "driver.position",
-                    "data": {
-                        "route_id": "trk-route-0",
-                        "position": {"lat": 40.7 + move * 0.0005, "lon": -73.9},
-                        "recorded_at": datetime.now(UTC).isoformat(),
-                    },
+                    "id": f"trk-change-{change}",
+                    "type": "route.eta_changed",
+                    "data": {"route_id": f"trk-route-{r}", "stops": etas},
                 }
+                sent = time.time()
                 await post_event(session, f"{base}/v1/events", event)
                 deadline = time.monotonic() + 30
-                while any(len(s) <= c for s, c in zip(seen, counts, strict=True)):
+                while any(len(seen[d]) <= counts[d] for d in ids):
                     if time.monotonic() > deadline:
-                        raise RuntimeError("some pages never heard of the move")
-                    await asyncio.sleep(0.005)
-                latencies += [s[c] - sent for s, c in zip(seen, counts, strict=True)]
+                        raise RuntimeError(f"a page of route {r} never saw change {change}")
+                    await asyncio.sleep(0.002)
+                latencies += [seen[d][counts[d]] - sent for d in ids]
                 await asyncio.sleep(args.every)
+                woken_elsewhere += sum(
+                    len(s) - counts[d] for d, s in seen.items() if d not in set(ids)
+                )
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+        pages = len(paths)
         print(
-            f"tracking benchmark: {args.pages} open pages over {args.stops} stops, "
-            f"{args.moves} driver moves; page HTML {len(html) / 1024:.1f} KB",
+            f"tracking benchmark: {pages} open pages ({args.routes} routes of {args.stops}), "
+            f"{args.changes} route changes; page HTML {len(html) / 1024:.1f} KB",
             flush=True,
         )
         print(
-            f"move -> every page's new view: p50 {pct(latencies, 50) * 1000:.1f} ms, "
+            f"ETA change -> every page's new view: p50 {pct(latencies, 50) * 1000:.1f} ms, "
             f"p99 {pct(latencies, 99) * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms "
             f"({len(latencies)} updates)",
             flush=True,
         )
+        print(f"views sent to pages of other routes: {woken_elsewhere}")
         print(f"Redis connections of the service: {before} before the pages, {held} with them open")
     finally:
         server.terminate()
@@ -150,9 +172,10 @@ async def run(args: argparse.Namespace, redis_url: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--pages", type=int, default=500)
+    parser.add_argument("--routes", type=int, default=25)
     parser.add_argument("--stops", type=int, default=20)
-    parser.add_argument("--moves", type=int, default=20)
+    parser.add_argument("--changes", type=int, default=50)
+    parser.add_argument("--open-every", type=float, default=0.01, help="seconds between pages")
     parser.add_argument("--every", type=float, default=0.5, help="seconds between moves")
     parser.add_argument("--serve", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()

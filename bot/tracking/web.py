@@ -23,11 +23,13 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from bot.base.brands import BrandSettings, BrandStore
 from bot.base.clock import Clock
 from bot.base.httperrors import ApiError
 from bot.base.keys import Keys
+from bot.base.logs import log
 from bot.base.metrics import Metrics
 from bot.base.store import DeliveryRecord, Store
 from bot.config import Settings
@@ -339,10 +341,13 @@ async def events(request: web.Request) -> web.StreamResponse:
             changed.clear()
             try:
                 current = await open_link(request)  # revoked or expired while open: stop
+                body = json.dumps(await page_view(request, current))
             except LinkProblem as problem:
                 await response.write(f"event: gone\ndata: {json.dumps(problem.kind)}\n\n".encode())
                 break
-            body = json.dumps(await page_view(request, current))
+            except RedisError:  # Redis busy or away: this page waits for the next change
+                log.warning("tracking.view_failed", exc_info=True)
+                body = last
             if body != last:
                 await response.write(f"event: view\ndata: {body}\n\n".encode())
                 last = body
