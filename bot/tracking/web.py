@@ -331,7 +331,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"}
     )
     await response.prepare(request)
-    last = None
+    last: str | None = None
     # A page closed (the customer left) ends the stream quietly.
     with (
         services.tracking_hub.listen(opened.conversation) as changed,
@@ -341,14 +341,14 @@ async def events(request: web.Request) -> web.StreamResponse:
             changed.clear()
             try:
                 current = await open_link(request)  # revoked or expired while open: stop
-                body = json.dumps(await page_view(request, current))
+                body: str | None = json.dumps(await page_view(request, current))
             except LinkProblem as problem:
                 await response.write(f"event: gone\ndata: {json.dumps(problem.kind)}\n\n".encode())
                 break
             except RedisError:  # Redis busy or away: this page waits for the next change
                 log.warning("tracking.view_failed", exc_info=True)
-                body = last
-            if body != last:
+                body = None
+            if body is not None and body != last:
                 await response.write(f"event: view\ndata: {body}\n\n".encode())
                 last = body
             with contextlib.suppress(TimeoutError):
