@@ -41,7 +41,7 @@ from benchmarks.notify import (  # noqa: E402
 )
 from bot.devrun import free_port, local_redis  # noqa: E402
 
-LINK = re.compile(r"/t/[A-Za-z0-9_-]{16}")
+LINK = re.compile(r"/t/[a-z2-7]{16}")
 
 
 async def follow(session: aiohttp.ClientSession, url: str, seen: list[float]) -> None:

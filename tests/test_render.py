@@ -101,7 +101,7 @@ def test_every_message_type_renders_in_every_shipped_locale(renderer: Renderer) 
         old_window=WINDOW,
         help_text="Call us.",
         telegram_link="https://t.me/doorstep_bot?start=abc",
-        tracking_url="https://doorstep.example.com/t/Xb3kP9qR2mT7vW1z",
+        tracking_url="https://doorstep.example.com/t/k3vq7mzt2hxw5pda",
         status="dispatched",
         offers=[WINDOW],
         purpose="reschedule",

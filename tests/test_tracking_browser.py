@@ -270,10 +270,15 @@ async def test_a_safe_place_set_on_the_page_reaches_the_driver(demo: Harness) ->
         await page.click("#act-safe_place summary")
         await page.fill("#safe-place", "behind the blue side gate")
         await page.press("#safe-place", "Enter")
-        await expect(page.locator("#details-place")).to_have_text("behind the blue side gate")
-        await expect(page.locator("#chat-log li.out").last).to_contain_text("remember this")
+        # Through the inbox, the engine, the route and the outbox: a busy machine is slow.
+        await expect(page.locator("#details-place")).to_have_text(
+            "behind the blue side gate", timeout=15_000
+        )
+        await expect(page.locator("#chat-log li.out").last).to_contain_text(
+            "remember this", timeout=15_000
+        )
         updated = await eventually(
-            lambda: _payloads(received), lambda found: bool(found), timeout=10
+            lambda: _payloads(received), lambda found: bool(found), timeout=20
         )
         stops = [s for s in updated[-1]["data"]["stops"] if s["safe_place"]]
         assert [s["safe_place"] for s in stops] == ["behind the blue side gate"]
@@ -324,7 +329,7 @@ async def test_an_altered_revoked_or_expired_link_shows_a_clear_page(demo: Harne
     from playwright.async_api import expect
 
     url = await demo.link(4)  # Emma Brooks
-    altered = url[:-1] + ("A" if url[-1] != "A" else "B")
+    altered = url[:-1] + ("a" if url[-1] != "a" else "b")
     page = await demo.phone(altered)
     await expect(page.locator("h1")).to_have_text("This link isn't valid")
     assert "Emma" not in await page.content()

@@ -106,7 +106,7 @@ def sample_context(brand: BrandSettings, locale: str) -> dict[str, Any]:
         "old_window": Window(start=now + timedelta(hours=1), end=now + timedelta(hours=3)),
         "help_text": brand.help_text,
         "telegram_link": None,
-        "tracking_url": "https://doorstep.example.com/t/Xb3kP9qR2mT7vW1z",
+        "tracking_url": "https://doorstep.example.com/t/k3vq7mzt2hxw5pda",
         "stops_away": 2,
         "driver": "Sam",
         "minutes": timedelta(minutes=8),

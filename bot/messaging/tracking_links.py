@@ -3,8 +3,9 @@
 Why here, in messaging, and not with the page (`bot/tracking/`): the first message of
 a delivery carries the link and messages render synchronously, so the token is
 computed without a round trip: an HMAC-SHA256 of the delivery and its link's
-generation under the deployment's shared secret, cut to 12 bytes (16 characters of
-base64url, 96 bits: nobody guesses one; short, as every SMS character is paid for).
+generation under the deployment's shared secret, cut to 10 bytes (16 characters of
+lowercase base32, 80 bits: nobody guesses one; short, as every SMS character is paid
+for; letters and digits only, so no phone's link detection stops at a '-' or '_').
 A token opens a page only once it is registered in Redis, which happens in the same
 transaction as the message that carries it; an altered token is simply unknown.
 Revoking marks the token (the page then says so rather than "not found") and moves
@@ -26,7 +27,7 @@ from redis.asyncio.client import Pipeline
 from bot.base.keys import Keys
 from bot.base.store import DeliveryRecord
 
-TOKEN = re.compile(r"[A-Za-z0-9_-]{16}")
+TOKEN = re.compile(r"[a-z2-7]{16}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +57,8 @@ class TrackingLinks:
 
     def token(self, delivery: DeliveryRecord) -> str:
         raw = f"trk|{delivery.brand_id}/{delivery.delivery_id}|{delivery.tracking_generation}"
-        digest = hmac.new(self.secret, raw.encode(), hashlib.sha256).digest()[:12]
-        return base64.urlsafe_b64encode(digest).decode()
+        digest = hmac.new(self.secret, raw.encode(), hashlib.sha256).digest()[:10]
+        return base64.b32encode(digest).decode().lower()
 
     def url(self, delivery: DeliveryRecord) -> str:
         return f"{self.base_url}/t/{self.token(delivery)}"
