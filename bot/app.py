@@ -32,6 +32,8 @@ from bot.services import (
     start_workers,
     stop_workers,
 )
+from bot.tracking import act as tracking_act
+from bot.tracking import web as tracking
 from integrations.base import (
     ChannelRegistry,
     InboundMessage,
@@ -149,6 +151,11 @@ def _add_routes(
     app.add_routes(desk_web.routes)
     app.add_routes(canned_web.routes)
     app.add_routes(sandbox_web.static_routes())
+    app.add_routes(tracking.routes)
+    app.add_routes(tracking_act.routes)
+    app.add_routes(tracking.static_routes())
+    app.on_response_prepare.append(tracking.security_headers)
+    app.on_shutdown.append(tracking.close_streams)
     for channel in registry:
         app.add_routes(channel.routes(inbound, status))
     if registry.media is not None:
@@ -167,6 +174,7 @@ async def _start(
     app[console.SERVICES] = services
     app[desk_web.DESK] = services
     app[canned_web.CANNED] = services
+    app[tracking.SERVICES] = services
     if registry.media is not None:
         await registry.media.start(await shared_secret(services.redis, settings.keys))
     for channel in registry:

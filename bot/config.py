@@ -130,6 +130,9 @@ class Settings:
     telegram_webhook_secret: str | None = None
     telegram_mode: str = "webhook"
     telegram_api_url: str = "https://api.telegram.org"
+    # The tracking page's map tiles ({z}/{x}/{y}); none: a drawn schematic, no outside call.
+    tile_url: str | None = None
+    tile_attribution: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -195,7 +198,18 @@ class Settings:
             telegram_mode=env.get("TELEGRAM_MODE")
             or ("webhook" if env.get("PUBLIC_BASE_URL", "").startswith("https://") else "polling"),
             telegram_api_url=env.get("TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/"),
+            tile_url=env.get("DOORSTEP_TILE_URL") or None,
+            tile_attribution=env.get("DOORSTEP_TILE_ATTRIBUTION", ""),
         )
+        tiles = settings.tile_url
+        if tiles is not None and not (
+            tiles.startswith(("https://", "http://"))
+            and all(p in tiles for p in ("{z}", "{x}", "{y}"))
+        ):
+            raise ConfigError(
+                "DOORSTEP_TILE_URL must be an http(s) URL with {z}, {x} and {y}, e.g. "
+                "https://tile.example.com/{z}/{x}/{y}.png"
+            )
         if settings.workers < 1:
             raise ConfigError("DOORSTEP_WORKERS must be at least 1")
         if settings.twilio_account_sid and not (

@@ -37,11 +37,14 @@ from bot.messaging.links import TelegramLinks
 from bot.messaging.notify import Notifier
 from bot.messaging.outbox import Outbox, OutboxPolicy
 from bot.messaging.render import Renderer
+from bot.messaging.tracking_links import TrackingLinks
 from bot.replies.conversation.engine import ConversationEngine
 from bot.replies.conversation.executor import Executor
 from bot.replies.conversation.state import StateStore
 from bot.replies.inbound import HandoffToAgent, InboundService
 from bot.routing.changes import RouteService
+from bot.tracking.factor import SecondFactor
+from bot.tracking.hub import TrackingHub
 from integrations.base import ChannelRegistry
 from integrations.rasa import RasaClient
 from integrations.sandbox import SandboxChannel
@@ -80,6 +83,10 @@ class Services:
     csat: Csat
     sla_watch: SlaWatch
     resolution: Resolution
+    states: StateStore
+    tracking_links: TrackingLinks
+    tracking_hub: TrackingHub
+    second_factor: SecondFactor
     # The senders' own client for blocking reads (started with the workers).
     reader: Redis | None = None
     # This process's name in the outbox's consumer groups.
@@ -133,11 +140,13 @@ async def build_services(settings: Settings, redis: Redis, channels: ChannelRegi
     )
     await outbox.ensure_group()
     links = None
+    secret = await shared_secret(redis, keys)
     if "telegram" in registry:
         telegram = registry.get("telegram")
-        secret = await shared_secret(redis, keys)
         links = TelegramLinks(redis, keys, secret, lambda: getattr(telegram, "username", ""))
-    notifier = Notifier(renderer, outbox, clock, links, brands.templates)
+    ttl_s = int(retention.total_seconds())
+    tracking = TrackingLinks(redis, keys, secret, settings.public_base_url, ttl_s)
+    notifier = Notifier(renderer, outbox, clock, links, brands.templates, tracking)
     events = EventService(redis, keys, store, notifier, registry, clock, metrics)
     handoff = HandoffToAgent(redis, keys, notifier, clock)
     nlu = None
@@ -165,6 +174,7 @@ async def build_services(settings: Settings, redis: Redis, channels: ChannelRegi
         retention_s=int(retention.total_seconds()),
         csat=csat,
     )
+    states = StateStore(redis, keys)
     engine = ConversationEngine(nlu, handoff, store, states, executor)
     inbound = InboundService(
         redis, keys, store, brands, notifier, clock, metrics, engine, links, handoff
@@ -203,6 +213,10 @@ async def build_services(settings: Settings, redis: Redis, channels: ChannelRegi
         csat,
         sla_watch,
         Resolution(desk, sla_watch, csat, assigner),
+        states,
+        tracking,
+        TrackingHub(redis, keys),
+        SecondFactor(redis, keys, secret),
     )
 
 
@@ -265,6 +279,11 @@ async def start_inbound_loops(services: Services) -> None:
         await services.live.run(tick, stopping)
 
     services.supervisor.forever("live-updates", 5.0, live)
+
+    async def tracking(tick: Tick) -> None:
+        await services.tracking_hub.run(stopping, tick)
+
+    services.supervisor.forever("tracking-hub", 5.0, tracking)
     if "telegram" not in services.channels:
         return
     telegram = services.channels.get("telegram")

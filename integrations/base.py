@@ -39,6 +39,8 @@ class OutboundMessage:
     template_variables: tuple[tuple[str, str], ...] = ()
     # The brand's own sender (a number, a messaging service), else the deployment's.
     sender: str | None = None
+    # (label, url): a link shown as a button where the channel has them (Telegram).
+    link: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

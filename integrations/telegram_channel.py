@@ -2,7 +2,8 @@
 
 Outbound: text with `send_message`, a photo with `send_photo` (the text as caption),
 offered choices as inline keyboard buttons whose presses come back as the number
-typed ("2"), so the conversation engine reads a button like a typed pick.
+typed ("2"), so the conversation engine reads a button like a typed pick; a link the
+message carries (the tracking page) as a URL button, which opens the browser.
 Inbound: messages, photos (fetched and kept, as Telegram file links need the bot
 token), and button presses. `/start <token>` from a deep link arrives as text; the
 service links the chat to the delivery.
@@ -112,14 +113,13 @@ class TelegramChannel:
     # --- outbound -----------------------------------------------------------------
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        markup = None
-        if message.choices:
-            markup = InlineKeyboardMarkup(
-                [
-                    [InlineKeyboardButton(label, callback_data=f"choice:{i + 1}")]
-                    for i, label in enumerate(message.choices)
-                ]
-            )
+        rows = [
+            [InlineKeyboardButton(label, callback_data=f"choice:{i + 1}")]
+            for i, label in enumerate(message.choices)
+        ]
+        if message.link is not None:  # opens the page in the browser; not a reply
+            rows.append([InlineKeyboardButton(message.link[0], url=message.link[1])])
+        markup = InlineKeyboardMarkup(rows) if rows else None
         try:
             if message.media_urls and len(message.text) <= CAPTION_LIMIT:
                 sent = await self.bot.send_photo(

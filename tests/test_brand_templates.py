@@ -203,7 +203,7 @@ def test_the_fallback_chain() -> None:
     context = {
         "brand": "Acme", "name": "Ana", "order_id": "O1", "tz": "UTC", "now": now,
         "window": Window(start=now, end=now + timedelta(hours=2)), "help_text": "",
-        "telegram_link": None,
+        "telegram_link": None, "tracking_url": None,
     }  # fmt: skip
     overrides = {
         "delivery_scheduled|*|fr": "FR brand: {{ name }}",

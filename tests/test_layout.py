@@ -27,6 +27,7 @@ RANK = {
     "replies": 4,
     "agents": 5,
     "nlu": 5,
+    "tracking": 5,
     "sandbox": 6,
 }
 PROCESS = 7  # bot/app.py, services.py, cli.py, devrun.py, ops.py

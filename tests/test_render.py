@@ -28,6 +28,7 @@ def ctx(**extra: object) -> dict[str, object]:
         "tz": "America/New_York",
         "now": NOW,
         "window": WINDOW,
+        "tracking_url": None,
     }
     return base | extra
 
@@ -100,6 +101,7 @@ def test_every_message_type_renders_in_every_shipped_locale(renderer: Renderer) 
         old_window=WINDOW,
         help_text="Call us.",
         telegram_link="https://t.me/doorstep_bot?start=abc",
+        tracking_url="https://doorstep.example.com/t/k3vq7mzt2hxw5pda",
         status="dispatched",
         offers=[WINDOW],
         purpose="reschedule",

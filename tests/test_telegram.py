@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import time
 from collections.abc import AsyncIterator
@@ -257,3 +258,25 @@ async def test_an_expired_or_forged_link_opens_nothing(app: Client) -> None:
     later = (delivery.created_at + timedelta(days=15)).timestamp()
     assert await links.resolve(token, now=later) is None
     assert await links.resolve(token[:-2] + "AA") is None
+
+
+async def test_the_tracking_link_is_a_url_button_on_telegram(
+    app: Client, tg: FakeTelegram, sms: FakeTwilio
+) -> None:
+    # A chat that joins by deep link gets the button with its welcome.
+    token = await linked(app, sms)
+    assert await push(app, message_update(f"/start {token}")) == 204
+    (hello,) = await eventually(tg.sent, lambda x: len(x) == 1)
+    assert "connected" in hello["text"] and markup(hello) == ["Track your delivery"]
+    # A delivery on Telegram from the start: its first message carries the button.
+    event = f.delivery_created("d2")
+    event["data"]["customer"] |= {"telegram_chat_id": str(CHAT + 1), "channel": "telegram"}
+    await post_event(app, event)
+    sent = await eventually(tg.sent, lambda x: len(x) == 2)
+    assert "/t/" not in sent[1]["text"]  # the link is the button, not in the words
+    data = json.loads(sent[1]["reply_markup"])
+    (button,) = [b for row in data["inline_keyboard"] for b in row]
+    assert button["text"] == "Track your delivery"
+    assert re.fullmatch(r"http://127\.0\.0\.1:8080/t/[a-z2-7]{16}", button["url"])
+    page = await app.get(button["url"].removeprefix("http://127.0.0.1:8080"))
+    assert page.status == 200

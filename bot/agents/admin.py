@@ -109,6 +109,21 @@ async def put_settings(request: web.Request) -> web.Response:
     return web.json_response(updated.model_dump(mode="json"))
 
 
+@routes.post("/console/api/conversations/{delivery_id}/tracking/revoke")
+async def revoke_tracking(request: web.Request) -> web.Response:
+    """The delivery's tracking link opens nothing any more (a lost phone, a forwarded
+    link); the delivery gets a new link, which the agent can give the customer."""
+    agent, _ = await agent_of(request)
+    services = request.app[SERVICES]
+    found = await services.store.get_delivery(agent.brand_id, request.match_info["delivery_id"])
+    if found is None:
+        raise ApiError(404, "not_found", "no such conversation")
+    await services.tracking_links.revoke(found)
+    renewed = found.model_copy(update={"tracking_generation": found.tracking_generation + 1})
+    await services.store.put_delivery(renewed)
+    return web.json_response({"tracking_url": await services.tracking_links.register(renewed)})
+
+
 @routes.get("/console/api/admin/templates")
 async def list_templates(request: web.Request) -> web.Response:
     _, brand = await _admin(request)

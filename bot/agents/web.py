@@ -31,6 +31,7 @@ from bot.base.values import Window
 from bot.config import Settings
 from bot.messaging.brand_templates import BrandTemplates
 from bot.messaging.render import Renderer
+from bot.messaging.tracking_links import TrackingLinks
 from bot.replies.conversation.actions import Decision, Facts, UpdateDelivery
 from bot.replies.conversation.executor import Executor
 from bot.replies.conversation.state import ConversationState
@@ -55,6 +56,7 @@ class ConsoleServices(Protocol):
     renderer: Renderer
     live: LiveHub
     resolution: Resolution
+    tracking_links: TrackingLinks
 
 
 SERVICES = web.AppKey[ConsoleServices]("console")
@@ -188,6 +190,8 @@ async def conversation(request: web.Request) -> web.Response:
     )
     if found is None:
         raise ApiError(404, "not_found", "no such conversation")
+    delivery = DeliveryRecord.model_validate(found["delivery"] | {"access_code": None})
+    found["tracking_url"] = await request.app[SERVICES].tracking_links.register(delivery)
     return web.json_response(found)
 
 

@@ -16,6 +16,12 @@ from bot.base.desk_settings import DeskSettings
 from bot.base.keys import Keys
 from bot.base.values import Customer, iana_zone
 
+# A logo on the tracking page: a URL on https, or an uploaded image inlined (a data URI,
+# base64, at most about 96 KB of image).
+MAX_LOGO = 131_072
+LOGO_URL = re.compile(r"https://[A-Za-z0-9.-]+(:\d+)?(/[^\s\"'<>]*)?")
+LOGO_DATA = re.compile(r"data:image/(png|jpeg|gif|webp|svg\+xml);base64,[A-Za-z0-9+/]+=*")
+
 
 class HoursRange(BaseModel):
     """A daily range of local clock times; `end` before `start` wraps past midnight."""
@@ -108,11 +114,30 @@ class BrandSettings(BaseModel):
 
     # The agent desk: assignment, SLA targets and business hours, CSAT.
     desk: DeskSettings = Field(default_factory=DeskSettings)
+    # The customer's tracking page (/t/<token>).
+    logo_url: str | None = Field(
+        default=None, max_length=MAX_LOGO, description="https URL or a data:image/... URI"
+    )
+    brand_colour: str = Field(default="#1f5fbf", pattern=r"^#[0-9a-fA-F]{6}$")
+    tracking_factor: Literal["none", "order", "postcode"] = "none"
+    tracking_link_days: int = Field(default=7, ge=0, le=90, description="after completion")
+    tracking_map_stops: int = Field(default=3, ge=0, le=20, description="map from N stops away")
 
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
         return iana_zone(value)
+
+    @field_validator("logo_url")
+    @classmethod
+    def _logo(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if LOGO_DATA.fullmatch(value) or LOGO_URL.fullmatch(value):
+            return value
+        raise ValueError(
+            "must be an https:// URL or a data:image/(png|jpeg|gif|webp|svg+xml);base64 URI"
+        )
 
     @field_validator("default_locale")
     @classmethod

@@ -307,6 +307,29 @@ class Keys:
         """Hash: CSAT counters, `agent|<username>|<n or sum or 1..5>` and `reason|<reason>|...`."""
         return f"{self._desk(brand_id)}:csat-totals"
 
+    # --- tracking page ----------------------------------------------------------
+    def tracking_link(self, token: str) -> str:
+        """String (JSON): the conversation a tracking-page token opens, and whether it
+        was revoked (kept after revocation, so the page can say so)."""
+        return f"{self.prefix}:trk:{token}"
+
+    def tracking_failures(self, token: str) -> str:
+        """String with TTL: wrong second-factor answers for a token (throttling)."""
+        return f"{self.prefix}:trk-fail:{token}"
+
+    def tracking_viewed(self, token: str) -> str:
+        """String with TTL: set while a page view of this token was recorded recently."""
+        return f"{self.prefix}:trk-seen:{token}"
+
+    def tracking_log(self, brand_id: str, delivery_id: str) -> str:
+        """List (JSON): what the customer did on the tracking page (viewed, actions), with
+        times; shown with the delivery. Tagged like the conversation it belongs to."""
+        return f"{self.prefix}:trk-log:{{{brand_id}/{delivery_id}}}"
+
+    def tracking_updates(self) -> str:
+        """Pub/sub channel: deliveries whose tracking page may show something new."""
+        return f"{self.prefix}:trk-updates"
+
 
 async def shared_secret(redis: Redis, keys: Keys) -> bytes:
     """A signing secret all replicas share: made by the first to start, kept in Redis."""

@@ -1,22 +1,30 @@
-"""Live updates for the brand's open consoles, over Redis pub/sub.
+"""Live updates over Redis pub/sub: the brand's open consoles, and customers' tracking pages.
 
 Replies, hand-offs and the desk all change what an agent's screen shows; they
 publish here, below every flow. Each process holds ONE subscription (`LiveHub`, a
 supervised loop) and fans the updates out to its open websockets, so a hundred open
 consoles cost one Redis connection, not a hundred pooled ones (on Cluster too:
 classic pub/sub reaches a subscriber on any node).
+
+Every write of a delivery, a route or a transcript tells the tracking pages: the
+writer notes the deliveries on its pipeline (`queue_tracking`) and `execute` runs the
+pipeline, then publishes, so a page hears of a change only once it is stored. (Not
+inside the pipeline: a Cluster client refuses PUBLISH there.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import weakref
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from bot.base.keys import Keys
 
@@ -66,3 +74,33 @@ class LiveHub:
                     queue.put_nowait(str(message["data"]))
         finally:
             await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
+# The deliveries each pending pipeline will have changed, by brand (see `execute`).
+_NOTED: weakref.WeakKeyDictionary[Pipeline, dict[str, set[str]]] = weakref.WeakKeyDictionary()
+
+
+def queue_tracking(pipe: Pipeline, keys: Keys, brand_id: str, delivery_ids: Iterable[str]) -> None:
+    """Note that these deliveries' tracking pages should look again once `pipe` has run.
+
+    The update names the deliveries, not their data: a page reads its own view (what
+    it may show depends on the page: its second factor, its language)."""
+    _NOTED.setdefault(pipe, {}).setdefault(brand_id, set()).update(delivery_ids)
+
+
+async def execute(pipe: Pipeline, redis: Redis, keys: Keys) -> list[Any]:
+    """Run a pipeline, then tell the tracking pages of what it changed."""
+    noted = _NOTED.pop(pipe, {})
+    result: list[Any] = await pipe.execute()
+    for brand_id, ids in sorted(noted.items()):
+        await tell_tracking(redis, keys, brand_id, ids)
+    return result
+
+
+async def tell_tracking(
+    redis: Redis, keys: Keys, brand_id: str, delivery_ids: Iterable[str]
+) -> None:
+    """Tell the open tracking pages of these deliveries to look again."""
+    ids = sorted(set(delivery_ids))
+    if ids:
+        await redis.publish(keys.tracking_updates(), json.dumps({"b": brand_id, "d": ids}))

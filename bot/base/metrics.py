@@ -59,6 +59,12 @@ class Metrics:
             ["brand"],
             registry=self.registry,
         )
+        self.tracking = Counter(
+            "doorstep_tracking_events_total",
+            "What customers did on the tracking page: page_viewed and each action.",
+            ["action"],
+            registry=self.registry,
+        )
         self.dead_letters = Gauge(
             "doorstep_outbox_dead_letters",
             "Messages in the dead-letter stream.",

@@ -16,11 +16,16 @@ from __future__ import annotations
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from bot.base.keys import Keys
+from bot.base.live import execute
+
 
 class Steps:
     """Two ordered steps: `messages`, then `state`."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
         self.messages: Pipeline = redis.pipeline(transaction=False)
         self.state: Pipeline = redis.pipeline(transaction=False)
 
@@ -28,7 +33,7 @@ class Steps:
         try:
             for step in (self.messages, self.state):
                 if len(step):
-                    await step.execute()
+                    await execute(step, self.redis, self.keys)  # tells tracking pages after
         finally:
             await self.messages.reset()  # type: ignore[no-untyped-call]
             await self.state.reset()  # type: ignore[no-untyped-call]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -11,6 +12,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from bot.base.keys import Keys
+from bot.base.live import execute, queue_tracking
 from bot.base.values import Address, Customer, GeoPoint, Item, Window
 
 DeliveryStatus = Literal["created", "dispatched", "delivered", "failed", "cancelled"]
@@ -57,6 +59,10 @@ class DeliveryRecord(BaseModel):
     photo_urls: list[str] = Field(default_factory=list)
     failure_reason: str | None = None
     created_at: AwareDatetime
+    # The tracking page: its link changes when revoked (a new generation), and the
+    # first message that carried it was sent (later ones need not repeat it).
+    tracking_generation: int = 0
+    tracking_sent: bool = False
 
 
 class RouteStop(BaseModel):
@@ -117,13 +123,20 @@ class Store:
     async def put_delivery(self, record: DeliveryRecord) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
             self.queue_deliveries(pipe, [record])
-            await pipe.execute()
+            await execute(pipe, self._redis, self._keys)
 
     def queue_deliveries(self, pipe: Pipeline, records: list[DeliveryRecord]) -> None:
         """Add the writes of `records` to the caller's (non-transactional) pipeline.
 
         The record, then the brand's address index, then the address's list of brands:
         three slots, each write idempotent, so a step that fails is simply repeated."""
+        for brand_id in {r.brand_id for r in records}:
+            queue_tracking(
+                pipe,
+                self._keys,
+                brand_id,
+                (r.delivery_id for r in records if r.brand_id == brand_id),
+            )
         for record in records:
             pipe.set(
                 self._keys.delivery(record.brand_id, record.delivery_id),
@@ -170,9 +183,11 @@ class Store:
     async def put_route(self, record: RouteRecord) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
             self.queue_route(pipe, record)
-            await pipe.execute()
+            await execute(pipe, self._redis, self._keys)
 
     def queue_route(self, pipe: Pipeline, record: RouteRecord) -> None:
+        # Every stop's page shows the driver and the stops before it.
+        queue_tracking(pipe, self._keys, record.brand_id, (s.delivery_id for s in record.stops))
         pipe.set(
             self._keys.route(record.brand_id, record.route_id),
             record.model_dump_json(),
@@ -182,7 +197,23 @@ class Store:
     async def append_transcript(self, brand_id: str, delivery_id: str, entry_json: str) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
             queue_transcript(pipe, self._keys, brand_id, delivery_id, entry_json, self._ttl)
-            await pipe.execute()
+            await execute(pipe, self._redis, self._keys)
+
+    async def record_tracking(
+        self, brand_id: str, delivery_id: str, action: str, at: float
+    ) -> None:
+        """Note what the customer did on the tracking page (the newest 200 are kept)."""
+        key = self._keys.tracking_log(brand_id, delivery_id)
+        async with self._redis.pipeline(transaction=True) as tx:
+            tx.rpush(key, json.dumps({"action": action, "at": at}))
+            tx.ltrim(key, -200, -1)
+            tx.expire(key, self._ttl)
+            await tx.execute()
+
+    async def tracking_events(self, brand_id: str, delivery_id: str) -> list[dict[str, object]]:
+        """What the customer did on the tracking page, oldest first: [{action, at}]."""
+        raws = await self._redis.lrange(self._keys.tracking_log(brand_id, delivery_id), 0, -1)
+        return [json.loads(r) for r in raws]
 
     async def transcript(self, brand_id: str, delivery_id: str) -> list[str]:
         return [
@@ -208,6 +239,7 @@ def queue_transcript(
 ) -> None:
     """Append a transcript entry inside the caller's pipeline; the newest 500 are kept."""
     key = keys.transcript(brand_id, delivery_id)
+    queue_tracking(pipe, keys, brand_id, (delivery_id,))
     pipe.rpush(key, entry_json)
     pipe.ltrim(key, -TRANSCRIPT_LENGTH, -1)
     pipe.expire(key, ttl_s)

@@ -120,6 +120,7 @@ async def get_delivery(request: web.Request) -> web.Response:
     messages = await services.outbox.for_delivery(brand.brand_id, delivery_id)
     body = record.model_dump(mode="json")
     body["messages"] = [_public(m) for m in messages]
+    body["tracking_events"] = await services.store.tracking_events(brand.brand_id, delivery_id)
     return web.json_response(body)
 
 

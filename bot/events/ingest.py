@@ -100,7 +100,7 @@ class EventService:
             self.metrics.events.labels(event.type, outcome).inc()
             return Accepted(outcome)
         try:
-            steps = Steps(self.redis)
+            steps = Steps(self.redis, self.keys)
             ids = await self.handlers[event.type](brand, event, origin, steps)
             await steps.run()
             await self.redis.set(key, "done", ex=int(EVENT_TTL.total_seconds()))

@@ -59,10 +59,13 @@ async def delivery_created(
                 )
             }
         )
-    svc.store.queue_deliveries(steps.state, [record])
     if existing is not None and existing.promised_window == data.promised_window:
+        svc.store.queue_deliveries(steps.state, [record])
         return []
-    notice = Notice("delivery_scheduled", {"window": data.promised_window})
+    # The scheduled message is the delivery's first: it carries the tracking link.
+    record = record.model_copy(update={"tracking_sent": True})
+    svc.store.queue_deliveries(steps.state, [record])
+    notice = Notice("delivery_scheduled", {"window": data.promised_window}, tracking_link=True)
     return svc.notifier.queue(steps.messages, brand, [(record, notice)], origin, seed=event.id)
 
 

@@ -44,6 +44,7 @@ async def route_dispatched(
         if delivery.status in ("delivered", "failed", "cancelled"):
             continue
         window = eta_window(stop.planned_eta, brand.eta_window_min)
+        first = not delivery.tracking_sent  # no scheduled message carried the link
         delivery = delivery.model_copy(
             update={
                 "status": "dispatched",
@@ -53,6 +54,7 @@ async def route_dispatched(
                 "eta_window": window,
                 "notified_window": window,
                 "nearby_notified": False,
+                "tracking_sent": True,
             }
         )
         updated.append(delivery)
@@ -64,6 +66,7 @@ async def route_dispatched(
                     {"window": window},
                     supersede_key=eta_key(delivery),
                     expires_at=window.end,
+                    tracking_link=first,
                 ),
             )
         )

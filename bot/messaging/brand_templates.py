@@ -32,7 +32,17 @@ VERSIONS_KEPT = 50
 
 # What every message can use, and what each message type adds (the notices' contexts).
 BASE_VARIABLES = frozenset(
-    {"brand", "name", "order_id", "tz", "now", "window", "help_text", "telegram_link"}
+    {
+        "brand",
+        "name",
+        "order_id",
+        "tz",
+        "now",
+        "window",
+        "help_text",
+        "telegram_link",
+        "tracking_url",
+    }
 )
 MESSAGE_VARIABLES: dict[str, frozenset[str]] = {
     "delivery_scheduled": frozenset(),
@@ -71,7 +81,7 @@ for _simple in (
     "not_understood", "ask_other_time", "place_remembered", "remember_place_declined",
     "ask_place", "ask_neighbour", "not_home_options", "confirm_cancel",
     "confirm_cancel_declined", "confirm_address_declined", "greet_reply", "thank_reply",
-    "ok_reply", "help_short", "rating_thanks", "rating_sorry",
+    "ok_reply", "help_short", "rating_thanks", "rating_sorry", "tracking_button",
 ):  # fmt: skip
     MESSAGE_VARIABLES[_simple] = frozenset()
 
@@ -102,6 +112,7 @@ def sample_context(brand: BrandSettings, locale: str) -> dict[str, Any]:
         "old_window": Window(start=now + timedelta(hours=1), end=now + timedelta(hours=3)),
         "help_text": brand.help_text,
         "telegram_link": None,
+        "tracking_url": "https://doorstep.example.com/t/k3vq7mzt2hxw5pda",
         "stops_away": 2,
         "driver": "Sam",
         "minutes": timedelta(minutes=8),

@@ -65,6 +65,8 @@ class NewMessage:
     sender: str | None = None
     # A stable seed for the message's id (see `derived_message_id`); None: a new id.
     idempotency_seed: str | None = None
+    # (label, url): a link a channel shows as a button (the tracking page on Telegram).
+    link: tuple[str, str] | None = None
 
 
 @dataclass(slots=True)

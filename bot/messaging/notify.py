@@ -21,6 +21,11 @@ from bot.messaging.links import TelegramLinks
 from bot.messaging.outbox import NewMessage, Outbox
 from bot.messaging.quiet import release_time
 from bot.messaging.render import Renderer
+from bot.messaging.tracking_links import TrackingLinks
+
+# Channels that show a link as a button (Telegram's inline URL button) rather than in
+# the text; elsewhere the tracking link is part of the text.
+LINK_BUTTON_CHANNELS = frozenset({"telegram"})
 
 
 def eta_key(delivery: DeliveryRecord) -> str:
@@ -43,6 +48,8 @@ class Notice:
     not_before: datetime | None = None
     # Proactive messages respect quiet hours; answers to a customer's own message do not.
     proactive: bool = True
+    # The delivery's first message carries the tracking page's link (`tracking_url`).
+    tracking_link: bool = False
 
 
 @dataclass
@@ -54,6 +61,8 @@ class Notifier:
     links: TelegramLinks | None = None
     # A brand's live template overrides ("type|channel|locale" -> source).
     overrides: Callable[[str], Mapping[str, str]] = lambda _brand_id: {}
+    # The customer's tracking page, when it is served.
+    tracking: TrackingLinks | None = None
 
     def telegram_link(self, brand: BrandSettings, delivery: DeliveryRecord) -> str | None:
         if self.links is None or "telegram" not in brand.channels or delivery.channel == "telegram":
@@ -70,6 +79,7 @@ class Notifier:
             "window": delivery.eta_window or delivery.promised_window,
             "help_text": brand.help_text,
             "telegram_link": self.telegram_link(brand, delivery),
+            "tracking_url": None,
         }
 
     def build(
@@ -81,6 +91,21 @@ class Notifier:
     ) -> tuple[NewMessage, float | None]:
         """Render a notice into an outbox message and its due time (None: now)."""
         context = self.base_context(brand, delivery) | notice.context
+        link = None
+        if notice.tracking_link and self.tracking is not None:
+            url = self.tracking.url(delivery)
+            if delivery.channel in LINK_BUTTON_CHANNELS:
+                label = self.renderer.render(
+                    "tracking_button",
+                    delivery.channel,
+                    delivery.locale,
+                    context,
+                    overrides=self.overrides(brand.brand_id),
+                    fallback_locale=brand.default_locale,
+                )
+                link = (label.text, url)
+            else:
+                context["tracking_url"] = url
         rendered = self.renderer.render(
             notice.type,
             delivery.channel,
@@ -109,6 +134,7 @@ class Notifier:
             expires_at=notice.expires_at.timestamp() if notice.expires_at else None,
             origin_at=origin_at,
             sender=brand.senders.get(delivery.channel),
+            link=link,
         )
         if delivery.channel == "whatsapp":
             message = self._with_template(brand, delivery, notice.type, context, message)
@@ -176,6 +202,10 @@ class Notifier:
                     idempotency_seed=f"{brand.brand_id}|{seed}|{delivery.delivery_id}|{notice.type}",
                 )
             built.append((message, due))
+        if self.tracking is not None:
+            for delivery, notice in items:
+                if notice.tracking_link:  # the page its link opens
+                    self.tracking.queue_register(pipe, delivery)
         if self.links is not None:
             for delivery, _ in items:
                 if self.telegram_link(brand, delivery) is not None:  # the link it may carry

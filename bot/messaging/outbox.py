@@ -174,6 +174,7 @@ class Outbox:
             "template_id": message.template_id or "",
             "template_variables": json.dumps(dict(message.template_variables)),
             "sender": message.sender or "",
+            "link": json.dumps(list(message.link)) if message.link else "",
         }
         if message.channel == "sms":  # what it will cost: encoding and billed parts
             text = gsm_friendly(message.text)

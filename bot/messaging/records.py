@@ -33,6 +33,7 @@ async def load_records(
         record["media"] = json.loads(record.get("media") or "[]")
         record["choices"] = json.loads(record.get("choices") or "[]")
         record["template_variables"] = json.loads(record.get("template_variables") or "{}")
+        record["link"] = json.loads(record.get("link") or "null")
         record["attempts"] = int(record.get("attempts") or 0)
         records.append(record)
     return records

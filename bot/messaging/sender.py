@@ -26,6 +26,7 @@ from redis.exceptions import ResponseError
 
 from bot.base.clock import Clock
 from bot.base.keys import Keys
+from bot.base.live import execute
 from bot.base.logs import log
 from bot.base.metrics import Metrics
 from bot.base.store import queue_transcript
@@ -227,6 +228,7 @@ class Sender:
                     template_variables=tuple(record["template_variables"].items())
                     if template
                     else (),
+                    link=tuple(record["link"]) if record["link"] else None,
                 )
             )
         except KeyError as exc:
@@ -272,7 +274,7 @@ class Sender:
             )
             if record.get("delivery_id"):
                 self._queue_transcript(pipe, record, now)
-            await pipe.execute()
+            await execute(pipe, self.redis, self.keys)  # and the tracking page is told
         log.info(
             "outbox.sent",
             message_id=message_id,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from bot.base.brands import BrandSettings, BrandStore
 from bot.base.clock import Clock
 from bot.base.keys import Keys
-from bot.base.live import announce
+from bot.base.live import announce, tell_tracking
 from bot.base.logs import log
 from bot.base.metrics import Metrics
 from bot.base.store import TRANSCRIPT_LENGTH, DeliveryRecord, Store
@@ -44,12 +44,13 @@ return 0
 # Take a reply in once: the "seen" mark, the inbox append and the transcript line in
 # one script, in the conversation's slot. A webhook whose first write failed is taken
 # in when the provider retries it; a duplicate never is. KEYS: seen set, inbox,
-# transcript; ARGV: provider id, entry, seen ttl, transcript length, transcript ttl.
+# transcript; ARGV: provider id, entry, seen ttl, transcript length, transcript ttl, and
+# the entry as the transcript shows it (a tracking-page tap without its access code).
 _TAKE_IN = """
 if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('RPUSH', KEYS[2], ARGV[2])
-redis.call('RPUSH', KEYS[3], ARGV[2])
+redis.call('RPUSH', KEYS[3], ARGV[6])
 redis.call('LTRIM', KEYS[3], -tonumber(ARGV[4]), -1)
 redis.call('EXPIRE', KEYS[3], ARGV[5])
 return 1
@@ -66,6 +67,9 @@ class Reply:
     media_urls: tuple[str, ...]
     received_at: datetime
     conversation: str
+    # A choice the customer made on the tracking page, already read (intent, entities,
+    # window): the same request as a typed reply, without the NLU's guess.
+    tap: Mapping[str, Any] | None = None
 
 
 ReplyHandler = Callable[[Reply], Awaitable[None]]
@@ -184,16 +188,7 @@ class InboundService:
                 "sender": message.sender,
             }
         )
-        pending = self.keys.pending_inboxes(self.keys.inbox_shard(conversation))
-        await self.redis.zadd(pending, {conversation: now}, nx=True)
-        taken = await self._take_in(
-            keys=[
-                self.keys.replies_seen(conversation),
-                self.keys.inbox(conversation),
-                self.keys.transcript(*found),
-            ],
-            args=[message.provider_id, entry, SEEN_TTL, TRANSCRIPT_LENGTH, self.store.ttl_s],
-        )
+        taken = await self._take(found, conversation, message.provider_id, entry, entry)
         wrote = self.keys.customer_wrote(found[0], message.channel, message.sender)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.set(wrote, now, ex=CUSTOMER_WINDOW_S)
@@ -203,9 +198,54 @@ class InboundService:
             self.metrics.inbound.labels(message.channel, "duplicate").inc()
             return False
         self.metrics.inbound.labels(message.channel, "accepted").inc()
-        await announce(self.redis, self.keys, found[0], "message", found[1])
         self.handle_soon(conversation)
         return True
+
+    async def _take(
+        self, found: tuple[str, str], conversation: str, provider_id: str, entry: str, shown: str
+    ) -> bool:
+        """Take a reply in: the sweeper's index first (harmless if the rest fails), then
+        the seen mark, inbox and transcript in one script; the consoles and the tracking
+        page are told. False for a duplicate."""
+        pending = self.keys.pending_inboxes(self.keys.inbox_shard(conversation))
+        await self.redis.zadd(pending, {conversation: self.clock.timestamp()}, nx=True)
+        taken = await self._take_in(
+            keys=[
+                self.keys.replies_seen(conversation),
+                self.keys.inbox(conversation),
+                self.keys.transcript(*found),
+            ],
+            args=[provider_id, entry, SEEN_TTL, TRANSCRIPT_LENGTH, self.store.ttl_s, shown],
+        )
+        if not int(taken):
+            return False
+        await announce(self.redis, self.keys, found[0], "message", found[1])
+        await tell_tracking(self.redis, self.keys, found[0], [found[1]])
+        return True
+
+    async def submit(self, conversation: str, text: str, tap: Mapping[str, Any] | None) -> None:
+        """A message or a choice from the tracking page: into the conversation's inbox like
+        a reply (same order, same lock, same transcript), and handled now if no one else
+        is handling the conversation. `text` is what the transcript shows."""
+        record: dict[str, Any] = {
+            "dir": "in",
+            "text": text,
+            "media": [],
+            "at": self.clock.timestamp(),
+            "provider_id": f"page-{secrets.token_hex(8)}",
+            "channel": "page",
+            "tap": dict(tap) if tap is not None else None,
+        }
+        shown = record
+        if tap is not None:  # the transcript keeps what was done, not an access code
+            shown = {**record, "tap": {"intent": tap.get("intent")}}
+        brand_id, _, delivery_id = conversation.partition("/")
+        await self._take(
+            (brand_id, delivery_id), conversation, record["provider_id"], json.dumps(record),
+            json.dumps(shown),
+        )  # fmt: skip
+        self.metrics.inbound.labels("page", "accepted").inc()
+        await self.drain(conversation)
 
     async def _link(self, message: InboundMessage) -> bool:
         """A deep link's `/start <token>`: this chat now receives the delivery's messages."""
@@ -222,7 +262,7 @@ class InboundService:
         linked = delivery.model_copy(update={"channel": message.channel, "contact": message.sender})
         await self.store.put_delivery(linked)
         self.metrics.inbound.labels(message.channel, "linked").inc()
-        await self._answer(brand, linked, "telegram_linked")
+        await self._answer(brand, linked, "telegram_linked", tracking_link=True)
         return True
 
     async def drain(self, conversation: str) -> None:
@@ -299,6 +339,13 @@ class InboundService:
             log.warning("inbound.orphan", conversation=conversation)
             return
         text = str(entry["text"])
+        received = datetime.fromtimestamp(float(entry["at"]), UTC)
+        media = tuple(entry.get("media", []))
+        if entry.get("tap") is not None:  # a choice on the page, not words to read
+            await self.handler(
+                Reply(brand, delivery, text, media, received, conversation, entry["tap"])
+            )
+            return
         optout_key = self.keys.optout(brand_id, delivery.channel, delivery.contact)
         opted_out = bool(await self.redis.exists(optout_key))
         keyword = match_keyword(text, opted_out)
@@ -316,13 +363,13 @@ class InboundService:
                 return
             await self._answer(brand, answer_to, "help")
             return
-        received = datetime.fromtimestamp(float(entry["at"]), UTC)
-        await self.handler(
-            Reply(brand, delivery, text, tuple(entry.get("media", [])), received, conversation)
-        )
+        await self.handler(Reply(brand, delivery, text, media, received, conversation))
 
-    async def _answer(self, brand: BrandSettings, delivery: DeliveryRecord, kind: str) -> None:
-        await self.notifier.send(brand, [(delivery, Notice(kind, {}, proactive=False))])
+    async def _answer(
+        self, brand: BrandSettings, delivery: DeliveryRecord, kind: str, tracking_link: bool = False
+    ) -> None:
+        notice = Notice(kind, {}, proactive=False, tracking_link=tracking_link)
+        await self.notifier.send(brand, [(delivery, notice)])
 
 
 def _in_language(delivery: DeliveryRecord, language: str | None) -> DeliveryRecord:

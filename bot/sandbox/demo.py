@@ -107,6 +107,14 @@ CUSTOMERS = (
 DEMO_AGENT = "agent"
 # A second agent, so that assignment and transfers have somewhere to go (same password).
 DEMO_AGENT_2 = "agent2"
+DEMO_LOGO = (
+    "data:image/svg+xml;base64,PHN2ZyB4bWxucz0iaHR0cDovL3d3dy53My5vcmcvMjAwMC9zdmciIH"
+    "dpZHRoPSIxMzIiIGhlaWdodD0iMzIiIHZpZXdCb3g9IjAgMCAxMzIgMzIiPjxyZWN0IHdpZHRoPSIzMi"
+    "IgaGVpZ2h0PSIzMiIgcng9IjciIGZpbGw9IiNmZmZmZmYiLz48cGF0aCBkPSJNOCAxMmw4LTQgOCA0dj"
+    "lsLTggNC04LTR6IiBmaWxsPSIjMGI1ZDRiIi8+PHRleHQgeD0iNDAiIHk9IjIyIiBmb250LWZhbWlseT"
+    "0iQXJpYWwsc2Fucy1zZXJpZiIgZm9udC1zaXplPSIxNyIgZm9udC13ZWlnaHQ9IjcwMCIgZmlsbD0iI2"
+    "ZmZmZmZiI+UGFyY2VsbHk8L3RleHQ+PC9zdmc+"
+)
 
 
 def demo_brand() -> BrandSettings:
@@ -123,6 +131,9 @@ def demo_brand() -> BrandSettings:
         quiet_hours=None,
         help_text="Text us about your delivery any time. Call 1-800-555-0199 for urgent help.",
         desk=DEMO_DESK,
+        # The tracking page's branding: an uploaded logo (an inline SVG) and a colour.
+        logo_url=DEMO_LOGO,
+        brand_colour="#0b5d4b",
     )
 
 

@@ -58,6 +58,13 @@ def decide(state: ConversationState, turn: Turn, facts: Facts) -> Decision:
     return decision
 
 
+def tapped(state: ConversationState, turn: Turn, facts: Facts) -> Decision:
+    """A choice made on the tracking page. It is as explicit as a confident reply, and
+    not an answer to a question, so it goes straight to its intent's handler: the
+    same rules, route changes and confirmations as the same request typed."""
+    return INTENTS[turn.intent](state.model_copy(update={"low_confidence": 0}), turn, facts)
+
+
 # --- intents ----------------------------------------------------------------------
 
 Handler = Callable[[ConversationState, Turn, Facts], Decision]

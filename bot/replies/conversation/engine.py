@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import time, timedelta
 from typing import Any
@@ -17,8 +18,8 @@ from typing import Any
 from bot.base.logs import log
 from bot.base.store import Store
 from bot.base.values import Window
-from bot.replies.conversation.actions import Facts, Turn
-from bot.replies.conversation.decide import decide
+from bot.replies.conversation.actions import Decision, Facts, Turn
+from bot.replies.conversation.decide import decide, tapped
 from bot.replies.conversation.executor import Executor
 from bot.replies.conversation.state import ConversationState, StateStore
 from bot.replies.inbound import HandoffToAgent, Reply
@@ -182,6 +183,9 @@ class ConversationEngine:
     executor: Executor
 
     async def __call__(self, reply: Reply) -> None:
+        if reply.tap is not None:
+            await self._tapped(reply, reply.tap)
+            return
         if self.nlu is None:
             await self.handoff(reply, "nlu_unavailable")
             return
@@ -225,10 +229,36 @@ class ConversationEngine:
             pending=state.pending.kind if state.pending else None,
             actions=[type(a).__name__ for a in decision.actions],
         )
+        await self._act(reply, facts, decision)
+
+    async def _act(self, reply: Reply, facts: Facts, decision: Decision) -> None:
         new_state = await self.executor.run(reply, facts, decision)
         done = reply.delivery.status in ("delivered", "failed", "cancelled")
         keep = KEEP_AFTER_DONE if done else KEEP_OPEN
         await self.states.put(reply.conversation, new_state, int(keep.total_seconds()))
+
+    async def _tapped(self, reply: Reply, tap: Mapping[str, Any]) -> None:
+        """A choice from the tracking page: no NLU; the intent's own rules (`tapped`)."""
+        if await self.handoff.active(reply.conversation):
+            return  # a person answers, as for a typed reply; they see it in the transcript
+        window = tap.get("window")
+        turn = Turn(
+            text=str(tap.get("text") or reply.text),
+            intent=str(tap["intent"]),
+            confidence=1.0,
+            entities={str(k): str(v) for k, v in (tap.get("entities") or {}).items()},
+            window=Window.model_validate(window) if window else None,
+        )
+        facts = Facts(reply.brand, reply.delivery, reply.received_at)
+        state = await self.states.get(reply.conversation)
+        decision = tapped(state, turn, facts)
+        log.info(
+            "conversation.tapped",
+            conversation=reply.conversation,
+            intent=turn.intent,
+            actions=[type(a).__name__ for a in decision.actions],
+        )
+        await self._act(reply, facts, decision)
 
     async def _record(self, reply: Reply, result: ParseResult, window: Window | str | None) -> None:
         entry = {

@@ -62,7 +62,17 @@ function bubble(entry) {
   const li = document.createElement("li");
   li.className = entry.dir;
   li.dataset.id = entry.id;
-  li.textContent = entry.text;
+  // Links in a message open in a new tab, as a phone would (the tracking page).
+  for (const part of entry.text.split(/(https?:\/\/\S+)/)) {
+    if (/^https?:\/\//.test(part)) {
+      const a = document.createElement("a");
+      a.href = part;
+      a.textContent = part;
+      a.target = "_blank";
+      a.rel = "noopener noreferrer";
+      li.appendChild(a);
+    } else if (part) li.appendChild(document.createTextNode(part));
+  }
   for (const url of entry.media || []) {
     const img = document.createElement("img");
     img.src = url;

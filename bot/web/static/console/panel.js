@@ -24,7 +24,20 @@ function facts(c) {
     [t("panel.access_code"), d.access_code || "—"],
   ];
   if (d.completed_at) rows.splice(4, 0, [t("panel.completed"), both(d.completed_at, zones)]);
-  return rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]);
+  const out = rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]);
+  if (c.tracking_url) out.push(el("dt", {}, t("panel.tracking")), trackingLink(c));
+  return out;
+}
+
+// The customer's tracking page; revoking gives the delivery a new link.
+function trackingLink(c) {
+  const revoke = el("button", { type: "button" }, t("panel.revoke"));
+  revoke.onclick = async () => {
+    await api("POST", `/console/api/conversations/${encodeURIComponent(c.delivery.delivery_id)}/tracking/revoke`);
+    await actHook(null, false);
+  };
+  return el("dd", { id: "tracking-link" },
+    el("a", { href: c.tracking_url, target: "_blank", rel: "noopener noreferrer" }, c.tracking_url), " ", revoke);
 }
 
 function route(view, zones) {
