@@ -87,7 +87,12 @@ async def test_dispatch_delivery_and_reply_in_the_sandbox(page: Any) -> None:
     photo = page.locator("#feed li.out img")
     await expect(photo).to_have_count(1)
     await expect(photo).to_have_attribute("src", re.compile(r"/sandbox/static/parcel\.svg$"))
-    assert await photo.evaluate("img => img.complete && img.naturalWidth > 0")
+    # Loaded (a busy machine may still be fetching it when it appears), and not broken.
+    loaded = (
+        "img => img.complete ? img.naturalWidth"
+        " : new Promise(r => img.onload = () => r(img.naturalWidth))"
+    )
+    assert await photo.evaluate(loaded) > 0
     await expect(page.locator("#stops tbody tr").first).to_contain_text("delivered")
 
     await page.fill("#reply-text", "STOP")
