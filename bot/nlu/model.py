@@ -77,7 +77,8 @@ def ensure_model(nlu_dir: Path = NLU_DIR, keep: int = 6) -> Path:
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = f"{path.name.removesuffix('.tar.gz')}.training-{os.getpid()}"
+    # No dot in it: Rasa would take what follows one for a file extension.
+    partial = f"{path.name.removesuffix('.tar.gz')}-training-{os.getpid()}"
     cmd = [
         str(rasa_binary()),
         "train",
