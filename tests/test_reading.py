@@ -32,6 +32,20 @@ def test_a_neighbours_house_number_stays_with_the_place() -> None:
     assert place_of("with Dave at 16", "with Dave at 16") == "with Dave at 16"
 
 
+def address_of(text: str, marked: str) -> str:
+    start = text.index(marked)
+    entity = Entity("address", marked, start, start + len(marked))
+    return entity_values(ParseResult(text, "change_address", 0.9, (entity,)))["address"]
+
+
+def test_an_address_keeps_its_house_number() -> None:
+    text = "can you bring it to my office at 55 King St instead"
+    assert address_of(text, "King St") == "55 King St"
+    assert address_of(text, "55 King St") == "55 King St"
+    assert address_of("send it to 221B Baker Street", "Baker Street") == "221B Baker Street"
+    assert address_of("envoyez-le au 12 rue de la Paix", "rue de la Paix") == "12 rue de la Paix"
+
+
 def hhmm(value: Window | str | None) -> str | None:
     if isinstance(value, Window):
         return f"{value.start.astimezone(NY):%m-%d %H:%M}-{value.end.astimezone(NY):%H:%M}"

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import aiohttp
 
 from bot.config import Settings
-from bot.nlu.model import NLUBuildError, ensure_model, model_path
+from bot.nlu.model import NLUBuildError, ensure_model, model_path, training_log
 from integrations.rasa import NLUUnavailable, RasaClient
 
 
@@ -54,8 +54,8 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     """Train the model if nlu/config.yml or nlu/data changed; print its path."""
     if not model_path().exists():
         print(
-            "training the NLU model (about 12 minutes on 2 cores, most of it fine-tuning the"
-            " sentence encoder; only when nlu/ changed)...",
+            "training the NLU model (20-40 minutes on 2 cores; only when nlu/ changed;"
+            f" Rasa's output goes to {training_log()})...",
             file=sys.stderr,
             flush=True,
         )

@@ -47,7 +47,7 @@ def model_hash(nlu_dir: Path = NLU_DIR) -> str:
 
 def model_cache() -> Path:
     """Where trained models are kept, outside the checkout: a fresh clone (or CI) with
-    the same inputs reuses the model instead of training it again for ~12 minutes."""
+    the same inputs reuses the model instead of training it again."""
     configured = os.environ.get("DOORSTEP_MODEL_CACHE")
     if configured:
         return Path(configured)
@@ -59,6 +59,11 @@ def model_path(nlu_dir: Path = NLU_DIR) -> Path:
     return model_cache() / f"doorstep-{model_hash(nlu_dir)}.tar.gz"
 
 
+def training_log(nlu_dir: Path = NLU_DIR) -> Path:
+    """Where the training of the current inputs writes Rasa's output."""
+    return model_cache() / f"doorstep-{model_hash(nlu_dir)}.train.log"
+
+
 def rasa_binary() -> Path:
     binary = Path(os.environ.get("RASA_BIN", RASA_VENV / "bin" / "rasa"))
     if not binary.exists():
@@ -67,7 +72,8 @@ def rasa_binary() -> Path:
 
 
 def ensure_model(nlu_dir: Path = NLU_DIR, keep: int = 6) -> Path:
-    """The trained model for the current inputs, training it first if needed (~12 min).
+    """The trained model for the current inputs, training it first if needed (20-40
+    minutes on 2 cores: README, "Understanding replies").
 
     Trained under a temporary name and renamed when complete, so another checkout
     sharing the cache never loads half a file; the `keep` newest models stay (several
@@ -92,13 +98,18 @@ def ensure_model(nlu_dir: Path = NLU_DIR, keep: int = 6) -> Path:
         "--fixed-model-name",
         partial,
     ]
-    result = subprocess.run(  # noqa: S603
-        cmd, cwd=nlu_dir, capture_output=True, text=True, check=False, env=rasa_env()
-    )
+    # Rasa's own output (each component, DIET's epochs with their times) goes to a log
+    # beside the model: a build of many minutes can be followed, and a failure read.
+    log_path = training_log(nlu_dir)
+    with open(log_path, "wb") as log:
+        result = subprocess.run(  # noqa: S603
+            cmd, cwd=nlu_dir, stdout=log, stderr=subprocess.STDOUT, check=False, env=rasa_env()
+        )
     trained = path.parent / f"{partial}.tar.gz"
     if result.returncode != 0 or not trained.exists():
         trained.unlink(missing_ok=True)
-        raise NLUBuildError(f"rasa train failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+        tail = log_path.read_bytes()[-4000:].decode(errors="replace")
+        raise NLUBuildError(f"rasa train failed (the whole output: {log_path}):\n{tail}")
     os.replace(trained, path)
     models = sorted(path.parent.glob("doorstep-*.tar.gz"), key=lambda p: p.stat().st_mtime)
     for old in models[:-keep]:

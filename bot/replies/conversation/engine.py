@@ -160,6 +160,10 @@ def entity_values(result: ParseResult) -> dict[str, str]:
         start, end = with_house_number(result.text, start, end)
         if (start, end) != spans["place"]:
             values["place"] = result.text[start:end]
+    if "address" in spans:  # "at [King St]" of "at 55 King St": the number is the address
+        start, end = with_house_number(result.text, *spans["address"])
+        if (start, end) != spans["address"]:
+            values["address"] = result.text[start:end]
     return values
 
 
