@@ -158,6 +158,16 @@ def test_return_asks_which_item_when_there_are_several() -> None:
     assert isinstance(named.actions[0], OfferWindows)
 
 
+def test_an_unsure_reschedule_that_names_a_time_is_acted_on() -> None:
+    # "bring it this arvo": the model's first reading is right but unsure; the time the
+    # words hold confirms it. Without a time it is still "Sorry, I didn't catch that".
+    sure = run(turn("reschedule", "bring it this arvo", 0.24, window=window(12, 17)))
+    assert "not_understood" not in says(sure)
+    assert sure.actions, sure
+    unsure = run(turn("reschedule", "bring it mate", 0.24))
+    assert says(unsure) == ["not_understood"]
+
+
 def test_not_home_choices() -> None:
     d = run(turn("not_home"))
     assert says(d) == ["not_home_options"]

@@ -103,7 +103,7 @@ def test_the_trained_model_carries_the_fine_tuned_encoder(rasa: RasaServer) -> N
     assert encoder["fine_tune_epochs"] >= 1
     assert info["fine_tune_epochs"] == encoder["fine_tune_epochs"]
     # 18 intents start at ln(18) = 2.9; a fine-tune that learned ends far below.
-    assert info["final_loss"] < 0.5
+    assert info["final_loss"] < 1.0
     # all-MiniLM-L6-v2: 22.7 M float32 parameters.
     assert 80_000_000 < graph_size < 100_000_000
 

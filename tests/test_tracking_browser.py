@@ -235,8 +235,10 @@ async def test_picking_a_window_reschedules_through_the_route_and_tells_the_othe
     await expect(page.locator("#chat-log li.out").last).to_contain_text(
         "Done: your delivery is now booked for"
     )
-    # The same confirmation reached the customer's phone in the sandbox.
-    await expect(demo.sandbox.locator("#feed li.out").last).to_contain_text("now booked for")
+    # The same confirmation reached the customer's phone in the sandbox (the others'
+    # "your ETA moved" go out in the same moment, in any order).
+    booked = demo.sandbox.locator("#feed li.out").filter(has_text="now booked for")
+    await expect(booked).to_have_count(1)
     run = await demo.services.redis.get(f"{demo.services.keys.sandbox()}:demo:run")
     others = [f"d-{run}-{n:02d}" for n in range(1, 11) if n != 4]
     told = await eventually(lambda: _told(demo, others), lambda found: bool(found), timeout=10)
@@ -304,7 +306,9 @@ async def test_the_map_shows_the_driver_then_after_delivery_the_photo_and_no_map
     await expect(page.locator("#stops-line")).to_have_text("Eres la próxima parada")
     await expect(page.locator("#map.leaflet-container")).to_be_visible()
     await expect(page.locator("#map .leaflet-tile-loaded").first).to_be_attached(timeout=10_000)
-    await expect(page.locator("#map path.map-driver")).to_have_count(1)
+    # The driver's position comes with the next live update after the move (a busy
+    # machine takes seconds to deliver it).
+    await expect(page.locator("#map path.map-driver")).to_have_count(1, timeout=15_000)
     await expect(page.locator("#map path.map-you")).to_have_count(1)
     await shot(page, "map-es")
 

@@ -8,6 +8,11 @@
   question: when the NLU's first reading is `greet` but more follows the greeting,
   the best request in its ranking is taken if the model gave it at least
   `GREETING_SECOND` (chosen by measurement: benchmarks/greeting_questions.py).
+- A request for another time that names one is sure enough: when the NLU's first
+  reading is `reschedule` but below the brand's threshold, and the words of the
+  message hold a time the resolver reads ("bring it this arvo"), the time confirms
+  the reading; without this, a customer who said exactly when was told "Sorry, I
+  didn't catch that".
 Pure, like decide.
 """
 
@@ -76,4 +81,11 @@ def reread(turn: Turn, facts: Facts) -> Turn:
                 # The confidence the brand's threshold sees is the greeting's: the model
                 # was sure this was a greeting, and the request is read inside it.
                 return dataclasses.replace(turn, intent=ranked[0][0])
+    threshold = facts.brand.low_confidence
+    if turn.intent == "reschedule" and turn.confidence < threshold and _has_time(turn):
+        return dataclasses.replace(turn, confidence=threshold)
     return turn
+
+
+def _has_time(turn: Turn) -> bool:
+    return turn.window is not None or turn.window_error is not None
