@@ -7,6 +7,9 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from pydantic import ValidationError
+from redis.exceptions import ClusterDownError, ClusterError, ReadOnlyError, TryAgainError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.base.logs import log
 from bot.base.metrics import Metrics
@@ -50,6 +53,20 @@ def error_body(
 # Where the middleware finds the process's metrics once the app has started.
 METRICS = web.AppKey("http_metrics", Metrics)
 
+# Redis is away for a moment (a restart, a Sentinel or Cluster failover: connection
+# refused, no master yet, a demoted master, slots moving): nothing was taken, and the
+# same request succeeds in a few seconds. 503 with Retry-After says so to the caller
+# (a dispatch system, Twilio), where a 500 would say "broken".
+STORAGE_AWAY = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ReadOnlyError,
+    ClusterDownError,
+    TryAgainError,
+    ClusterError,
+)
+STORAGE_RETRY_S = 2
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -81,6 +98,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return web.json_response(
             error_body(exc.reason.lower().replace(" ", "_"), exc.text or exc.reason),
             status=exc.status,
+        )
+    except STORAGE_AWAY as exc:
+        status = 503
+        log.warning("http.storage_unavailable", path=request.path, error=type(exc).__name__)
+        return web.json_response(
+            error_body("storage_unavailable", "the database is failing over; retry shortly"),
+            status=503,
+            headers={"Retry-After": str(STORAGE_RETRY_S)},
         )
     except Exception:
         log.exception("http.unhandled", path=request.path)

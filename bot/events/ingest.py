@@ -38,6 +38,12 @@ from bot.messaging.notify import Notifier
 from integrations.base import ChannelRegistry
 
 EVENT_TTL = timedelta(days=7)
+# How long an attempt's "in progress" mark holds off a retry. Its release can fail
+# (Redis failing over under it), and then a retry is refused (409) until it expires:
+# short, so the dispatch system's retry gets through within seconds. An attempt
+# still running when it expires overlapping a retry is harmless: both write the same
+# idempotent steps (`Steps`).
+IN_PROGRESS_TTL_S = 10
 # Delete the "in progress" mark only if it is still this attempt's.
 RELEASE_MARK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -90,11 +96,11 @@ class EventService:
         steps (`Steps`: messages, then state), then the event is marked done. The
         "in progress" mark is this attempt's own and is released whatever ends the
         attempt (an error, a cancelled or cut request), so the dispatch system's retry
-        is taken at once instead of answered 409 for a minute."""
+        is taken at once instead of answered 409 until the mark expires."""
         origin = time.time()
         key = self.keys.event_seen(brand.brand_id, event.id)
         mark = f"wip:{secrets.token_hex(8)}"
-        if not await self.redis.set(key, mark, nx=True, ex=60):
+        if not await self.redis.set(key, mark, nx=True, ex=IN_PROGRESS_TTL_S):
             state = str(await self.redis.get(key) or "")
             outcome: Outcome = "in_progress" if state.startswith("wip") else "duplicate"
             self.metrics.events.labels(event.type, outcome).inc()
