@@ -14,6 +14,7 @@ and how long accepting and sending stopped.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import sys
 import time
@@ -100,7 +101,9 @@ async def seed_brand(env: dict[str, str]) -> None:
         await redis.flushall()
         brands = BrandStore(redis, settings.keys)
         await brands.save(
-            BrandSettings(brand_id=BRAND, display_name="Failover", channels=["sms"], quiet_hours=None)
+            BrandSettings(
+                brand_id=BRAND, display_name="Failover", channels=["sms"], quiet_hours=None
+            )
         )
         await brands.add_api_key(BRAND, API_KEY)
     finally:
@@ -110,7 +113,7 @@ async def seed_brand(env: dict[str, str]) -> None:
 async def start_replica(env: dict[str, str], folder: Path, n: int) -> Replica:
     port = free_port()
     log = folder / f"replica{n}.log"
-    with open(log, "wb") as out:
+    with log.open("wb") as out:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot.cli", "serve",
             cwd=ROOT,
@@ -165,7 +168,9 @@ async def deployment(
         await twilio.close()
 
 
-async def wait_ready(session: aiohttp.ClientSession, found: Deployment, timeout: float = 60) -> None:
+async def wait_ready(
+    session: aiohttp.ClientSession, found: Deployment, timeout: float = 60
+) -> None:
     deadline = time.monotonic() + timeout
     for replica in found.replicas:
         while True:
@@ -286,7 +291,9 @@ async def burst(
         if kind == "event":
             request = Request(f"e-{n}")
             load.events.append(request)
-            await post_until_taken(session, request, lambda: post_event(session, base, delivery_event(n)))
+            await post_until_taken(
+                session, request, lambda: post_event(session, base, delivery_event(n))
+            )
         else:
             request = Request(f"SMin{n}")
             load.replies.append(request)
@@ -333,7 +340,7 @@ async def lost_records(
 
 def longest_gap(times: list[float], begin: float, end: float) -> float:
     inside = sorted({begin, end, *(t for t in times if begin <= t <= end)})
-    return max(b - a for a, b in zip(inside, inside[1:], strict=False))
+    return max(b - a for a, b in itertools.pairwise(inside))
 
 
 def outcome(
@@ -364,7 +371,9 @@ def outcome(
         if len(times) > 1:
             first = min(times)
             inside = (
-                kill_at is not None and healed_at is not None and kill_at - 1.0 <= first <= healed_at
+                kill_at is not None
+                and healed_at is not None
+                and kill_at - 1.0 <= first <= healed_at
             )
             outside += 0 if inside else len(times) - 1
     double = sum(1 for p, want in reply_phones.items() if len(by_phone.get(p, ())) > want)
@@ -413,11 +422,13 @@ async def kill_sentinel_master(servers: SentinelSet) -> tuple[int, float]:
                 return new_port, time.monotonic() - killed
         raise RuntimeError("no +switch-master within 30 s")
     finally:
-        await pubsub.aclose()
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
         await sentinel.aclose()
 
 
-async def kill_cluster_master(servers: Cluster, takeover_after: float = 8.0) -> tuple[int, float, str]:
+async def kill_cluster_master(
+    servers: Cluster, takeover_after: float = 8.0
+) -> tuple[int, float, str]:
     """SIGKILL a master; wait until its replica is master and the cluster is ok.
     If the replica has not taken over after `takeover_after` s, CLUSTER FAILOVER
     TAKEOVER on it. (new master's port, seconds, "automatic" or "takeover")"""

@@ -23,12 +23,13 @@ import pytest
 from tests import failover_kit as kit
 from tests.redis_servers import Cluster, SentinelSet, cluster, sentinel_set
 
-pytestmark = pytest.mark.timeout(150)
+# ~1 min each on an idle machine; a loaded one (load 20 on 2 cores) needs far more.
+pytestmark = pytest.mark.timeout(420)
 
 SEEDED = range(40)  # deliveries whose customers reply HELP during the burst
-BURST = range(1000, 1400)  # events posted during the burst (one message each)
+BURST = range(1000, 1300)  # events posted during the burst (one message each)
 RATE = 100.0  # requests per second, open loop
-KILL_AFTER_S = 1.5
+KILL_AFTER_S = 1.0
 
 
 @pytest.fixture

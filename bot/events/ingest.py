@@ -22,6 +22,7 @@ from bot.base.brands import BrandSettings
 from bot.base.clock import Clock
 from bot.base.keys import Keys
 from bot.base.metrics import Metrics
+from bot.base.redisconn import Acks
 from bot.base.steps import Steps
 from bot.base.store import (
     DeliveryRecord,
@@ -76,6 +77,7 @@ class EventService:
     handlers: dict[str, Callable[[BrandSettings, Event, float, Steps], Awaitable[list[str]]]] = (
         field(default_factory=dict)
     )
+    acks: Acks = field(default_factory=Acks)
 
     def __post_init__(self) -> None:
         self._release = self.redis.register_script(RELEASE_MARK)
@@ -106,7 +108,7 @@ class EventService:
             self.metrics.events.labels(event.type, outcome).inc()
             return Accepted(outcome)
         try:
-            steps = Steps(self.redis, self.keys)
+            steps = Steps(self.redis, self.keys, self.acks)
             ids = await self.handlers[event.type](brand, event, origin, steps)
             await steps.run()
             await self.redis.set(key, "done", ex=int(EVENT_TTL.total_seconds()))
