@@ -169,7 +169,7 @@ async def deployment(
 
 
 async def wait_ready(
-    session: aiohttp.ClientSession, found: Deployment, timeout: float = 60
+    session: aiohttp.ClientSession, found: Deployment, timeout: float = 180
 ) -> None:
     deadline = time.monotonic() + timeout
     for replica in found.replicas:
