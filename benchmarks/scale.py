@@ -81,8 +81,10 @@ async def scenario(
                 elif isinstance(servers, Cluster):
                     await kit.kill_cluster_master(servers)
 
-            jobs = [kit.burst(session, found, burst, SEEDED, rate)]
-            load, *_ = await asyncio.gather(*jobs, *([kill()] if failover else []))
+            killing = asyncio.create_task(kill()) if failover else None
+            load = await kit.burst(session, found, burst, SEEDED, rate)
+            if killing is not None:
+                await killing
             healed_at = time.monotonic()
             taken = {kit.phone(int(e.key[2:])) for e in load.events if e.taken_at}
             await kit.wait_sent(found.twilio, taken, timeout=90)
@@ -116,9 +118,7 @@ async def run(args: argparse.Namespace) -> None:
     reference = None
     for kind, replicas, failover in plan:
         with tempfile.TemporaryDirectory(prefix="doorstep-scale-") as folder:
-            result = await scenario(
-                kind, replicas, failover, args.events, args.rate, Path(folder)
-            )
+            result = await scenario(kind, replicas, failover, args.events, args.rate, Path(folder))
         reference = reference or result.msg_per_s
         print(
             f"{kind:<11}{replicas:>9}{'yes' if failover else 'no':>9}{result.accepted:>7}"

@@ -7,12 +7,10 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from pydantic import ValidationError
-from redis.exceptions import ClusterDownError, ClusterError, ReadOnlyError, TryAgainError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.base.logs import log
 from bot.base.metrics import Metrics
+from bot.base.redisconn import TRANSIENT
 
 
 class ApiError(Exception):
@@ -57,14 +55,7 @@ METRICS = web.AppKey("http_metrics", Metrics)
 # refused, no master yet, a demoted master, slots moving): nothing was taken, and the
 # same request succeeds in a few seconds. 503 with Retry-After says so to the caller
 # (a dispatch system, Twilio), where a 500 would say "broken".
-STORAGE_AWAY = (
-    RedisConnectionError,
-    RedisTimeoutError,
-    ReadOnlyError,
-    ClusterDownError,
-    TryAgainError,
-    ClusterError,
-)
+STORAGE_AWAY = TRANSIENT
 STORAGE_RETRY_S = 2
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

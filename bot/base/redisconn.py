@@ -35,11 +35,25 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ClusterDownError, ClusterError, ReadOnlyError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 Topology = Literal["standalone", "sentinel", "cluster"]
 Purpose = Literal["commands", "blocking"]
+
+
+# Redis is away for a moment (a restart, a Sentinel or Cluster failover: connection
+# refused, no master yet, a demoted master, slots moving): the same command succeeds in
+# a few seconds. (MasterNotFoundError and MaxConnectionsError are ConnectionErrors.)
+TRANSIENT: tuple[type[Exception], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ReadOnlyError,
+    ClusterDownError,
+    TryAgainError,
+    ClusterError,
+)
 
 
 class RedisConfigError(ValueError):
