@@ -428,10 +428,10 @@ async def kill_sentinel_master(servers: SentinelSet) -> tuple[int, float]:
 
 async def kill_cluster_master(
     servers: Cluster, takeover_after: float = 8.0
-) -> tuple[int, float, str]:
+) -> tuple[int, float, str, int]:
     """SIGKILL a master; wait until its replica is master and the cluster is ok.
     If the replica has not taken over after `takeover_after` s, CLUSTER FAILOVER
-    TAKEOVER on it. (new master's port, seconds, "automatic" or "takeover")"""
+    TAKEOVER on it. (new master's port, seconds, "automatic" or "takeover", old port)"""
     victim = servers.masters()[0]
     node_id = cli(victim.port, "cluster", "myid").strip()
     # "<id> 127.0.0.1:<port>@<bus> slave <master-id> ..." per replica of the victim
@@ -445,7 +445,7 @@ async def kill_cluster_master(
         info = await asyncio.to_thread(cli, replica.port, "info", "replication")
         state = await asyncio.to_thread(cli, replica.port, "cluster", "info")
         if "role:master" in info and "cluster_state:ok" in state:
-            return replica.port, time.monotonic() - killed, how
+            return replica.port, time.monotonic() - killed, how, victim.port
         if how == "automatic" and time.monotonic() - killed > takeover_after:
             await asyncio.to_thread(cli, replica.port, "cluster", "failover", "takeover")
             how = "takeover"
