@@ -90,6 +90,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             error_body(exc.reason.lower().replace(" ", "_"), exc.text or exc.reason),
             status=exc.status,
         )
+    except ConnectionResetError:
+        # The caller went away (it timed out waiting, e.g. during a failover): there is
+        # no one to answer and nothing of ours broke, so no error traceback either.
+        status = 499
+        log.info("http.client_gone", path=request.path)
+        return web.Response(status=499)
     except STORAGE_AWAY as exc:
         status = 503
         log.warning("http.storage_unavailable", path=request.path, error=type(exc).__name__)
