@@ -78,7 +78,7 @@ async def run_through_failover(
         # on) until shortly after the promotion (a record made on the new master).
         healed_at = promoted[0] + WINDOW_AFTER_PROMOTION_S
         taken = {kit.phone(int(e.key[2:])) for e in load.events if e.taken_at}
-        await kit.wait_sent(found.twilio, taken, timeout=40)
+        await kit.wait_sent(found.twilio, taken, timeout=120)  # a loaded machine is slow
         # Let a message whose record the failover lost be reclaimed and sent again.
         await asyncio.sleep(5)
         result = kit.outcome(
