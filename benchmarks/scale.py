@@ -10,7 +10,7 @@ mid-burst and its replica promoted (Sentinel: `+switch-master`; Cluster: the rep
 takes over by itself). The harness is `tests/failover_kit.py`, shared with
 `tests/test_failover.py`.
 
-    python benchmarks/scale.py [--events 1500] [--rate 300]
+    python benchmarks/scale.py [--events 300] [--rate 40]
 
 Prints per scenario: events taken, messages lost, sent twice, replies answered twice,
 the longest stretch with nothing taken / nothing sent (recovery seconds) and
@@ -132,8 +132,8 @@ async def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=1500)
-    parser.add_argument("--rate", type=float, default=300.0, help="requests/s, open loop")
+    parser.add_argument("--events", type=int, default=300)
+    parser.add_argument("--rate", type=float, default=40.0, help="requests/s, open loop")
     asyncio.run(run(parser.parse_args()))
 
 
