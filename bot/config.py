@@ -79,6 +79,9 @@ class Settings:
     redis_password: str | None = None
     redis_tls: bool = False
     redis_cluster: bool = False
+    # Replicas that must hold an event's writes before it is answered (WAIT); None:
+    # 1 under Sentinel, 0 otherwise (README "Redis topologies").
+    redis_ack_replicas: int | None = None
     # How long a starting process waits for Redis to answer before it gives up.
     redis_wait_s: float = 60.0
     host: str = "127.0.0.1"
@@ -155,6 +158,9 @@ class Settings:
             redis_tls=_bool(env, "REDIS_TLS", False),
             redis_cluster=_bool(env, "REDIS_CLUSTER", False),
             redis_wait_s=_float(env, "DOORSTEP_REDIS_WAIT", 60.0),
+            redis_ack_replicas=(
+                _int(env, "REDIS_ACK_REPLICAS", 0) if env.get("REDIS_ACK_REPLICAS") else None
+            ),
             host=host,
             port=port,
             public_base_url=env.get("PUBLIC_BASE_URL", f"http://{host}:{port}").rstrip("/"),
@@ -245,6 +251,7 @@ class Settings:
             tls=self.redis_tls,
             cluster=self.redis_cluster,
             max_connections=self.redis_max_connections,
+            ack_replicas=self.redis_ack_replicas,
         )
 
     @property

@@ -27,7 +27,7 @@ from bot.base.keys import Keys, shared_secret
 from bot.base.lease import Lease
 from bot.base.live import LiveHub
 from bot.base.metrics import Metrics
-from bot.base.redisconn import close, connect
+from bot.base.redisconn import acks, close, connect
 from bot.base.store import Store
 from bot.base.supervisor import Supervisor, Tick
 from bot.config import Settings
@@ -147,7 +147,9 @@ async def build_services(settings: Settings, redis: Redis, channels: ChannelRegi
     ttl_s = int(retention.total_seconds())
     tracking = TrackingLinks(redis, keys, secret, settings.public_base_url, ttl_s)
     notifier = Notifier(renderer, outbox, clock, links, brands.templates, tracking)
-    events = EventService(redis, keys, store, notifier, registry, clock, metrics)
+    events = EventService(
+        redis, keys, store, notifier, registry, clock, metrics, acks=acks(settings.redis)
+    )
     handoff = HandoffToAgent(redis, keys, notifier, clock)
     nlu = None
     if settings.nlu_url:

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from bot.base.logs import log
 from bot.base.metrics import Metrics
+from bot.base.redisconn import TRANSIENT
 
 
 class ApiError(Exception):
@@ -50,6 +51,13 @@ def error_body(
 # Where the middleware finds the process's metrics once the app has started.
 METRICS = web.AppKey("http_metrics", Metrics)
 
+# Redis is away for a moment (a restart, a Sentinel or Cluster failover: connection
+# refused, no master yet, a demoted master, slots moving): nothing was taken, and the
+# same request succeeds in a few seconds. 503 with Retry-After says so to the caller
+# (a dispatch system, Twilio), where a 500 would say "broken".
+STORAGE_AWAY = TRANSIENT
+STORAGE_RETRY_S = 2
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -81,6 +89,20 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return web.json_response(
             error_body(exc.reason.lower().replace(" ", "_"), exc.text or exc.reason),
             status=exc.status,
+        )
+    except ConnectionResetError:
+        # The caller went away (it timed out waiting, e.g. during a failover): there is
+        # no one to answer and nothing of ours broke, so no error traceback either.
+        status = 499
+        log.info("http.client_gone", path=request.path)
+        return web.Response(status=499)
+    except STORAGE_AWAY as exc:
+        status = 503
+        log.warning("http.storage_unavailable", path=request.path, error=type(exc).__name__)
+        return web.json_response(
+            error_body("storage_unavailable", "the database is failing over; retry shortly"),
+            status=503,
+            headers={"Retry-After": str(STORAGE_RETRY_S)},
         )
     except Exception:
         log.exception("http.unhandled", path=request.path)

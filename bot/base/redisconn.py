@@ -35,11 +35,25 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ClusterDownError, ClusterError, ReadOnlyError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 Topology = Literal["standalone", "sentinel", "cluster"]
 Purpose = Literal["commands", "blocking"]
+
+
+# Redis is away for a moment (a restart, a Sentinel or Cluster failover: connection
+# refused, no master yet, a demoted master, slots moving): the same command succeeds in
+# a few seconds. (MasterNotFoundError and MaxConnectionsError are ConnectionErrors.)
+TRANSIENT: tuple[type[Exception], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ReadOnlyError,
+    ClusterDownError,
+    TryAgainError,
+    ClusterError,
+)
 
 
 class RedisConfigError(ValueError):
@@ -61,6 +75,9 @@ class RedisConfig:
     # How long a command may wait for a free pooled connection before failing.
     pool_timeout: float = 10.0
     socket_timeout: float = 10.0
+    # Replicas that must have an event's writes before it is answered; None: 1 under
+    # Sentinel (its one replica is what a failover promotes), else 0. See `acks`.
+    ack_replicas: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -68,6 +85,34 @@ class RedisConfig:
         if self.cluster or self.url.startswith("redis+cluster://"):
             return "cluster"
         return "sentinel" if self.sentinels else "standalone"
+
+
+@dataclass(frozen=True, slots=True)
+class Acks:
+    """`WAIT replicas timeout_ms` after a step of writes, on the connection that made them.
+
+    Replication is asynchronous: a master killed a moment after it answered a write
+    may not have passed it on, and the promoted replica never saw it. Measured in
+    `tests/test_failover.py` on a loaded machine: an event's messages written, the
+    master killed, its state then written on the new master; the event answered 202
+    with its message gone. With WAIT in the same pipeline a master that dies first
+    fails the pipeline (a connection error), which is retried whole on the new master
+    (every step is idempotent). A WAIT that times out (the replica is away) lets the
+    write stand: the master has it, and refusing every event while a replica resyncs
+    would be worse. Not on Cluster: a cluster pipeline cannot carry WAIT to each of
+    the masters it wrote to (README "Redis topologies" says what that costs)."""
+
+    replicas: int = 0
+    timeout_ms: int = 1000
+
+
+def acks(config: RedisConfig) -> Acks:
+    if config.topology == "cluster":
+        return Acks(0)
+    wanted = config.ack_replicas
+    if wanted is None:
+        wanted = 1 if config.topology == "sentinel" else 0
+    return Acks(max(0, wanted))
 
 
 def parse_sentinels(raw: str) -> tuple[tuple[str, int], ...]:
@@ -102,6 +147,35 @@ def _common(config: RedisConfig, purpose: Purpose, block_s: float) -> dict[str, 
     }
 
 
+class _Cluster(RedisCluster):
+    """`RedisCluster` whose re-initialisation after a failover spares other tasks'
+    connections.
+
+    redis-py calls `aclose()` to refresh its slot map after `CLUSTER DOWN` or a failed
+    pipeline; that disconnects every connection of every node, including those other
+    tasks are using at that moment, and their commands then fail with errors no retry
+    covers (`RuntimeError: ... the handler is closed` under uvloop, `AttributeError:
+    'NoneType' object has no attribute 'writelines'`): seen in `tests/test_failover.py`
+    as 500s and crashed loops for seconds after a master was killed. Here a refresh
+    only marks the map stale and the connections for reconnection after their current
+    command (redis-py's own lazy disconnection); `close_for_good()` closes for real."""
+
+    _shutting_down = False
+
+    async def aclose(self) -> None:
+        if self._shutting_down:
+            await super().aclose()
+            return
+        self._initialize = True
+        for node in list(self.nodes_manager.nodes_cache.values()):
+            node.update_active_connections_for_reconnect()
+            await node.disconnect_free_connections()
+
+    async def close_for_good(self) -> None:
+        self._shutting_down = True
+        await super().aclose()
+
+
 class _SentinelBlockingPool(SentinelConnectionPool, BlockingConnectionPool):
     """A Sentinel-managed pool that waits (bounded) for a free connection at its cap,
     as the standalone pool does, instead of failing the request."""
@@ -127,7 +201,7 @@ def connect(
                 n.rpartition(":") for n in (parsed.netloc.split("@")[-1]).split(",")
             )
         ]
-        cluster = RedisCluster(
+        cluster = _Cluster(
             startup_nodes=nodes,
             password=config.password or parsed.password,
             ssl=config.tls or parsed.scheme == "rediss",
@@ -184,6 +258,9 @@ def is_cluster(client: Redis) -> bool:
 
 async def close(client: Redis) -> None:
     """Close a client and its connections, whatever its topology."""
+    if isinstance(client, _Cluster):
+        await client.close_for_good()
+        return
     if isinstance(client, RedisCluster):
         await client.aclose()
         return

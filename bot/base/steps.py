@@ -5,10 +5,11 @@ its deliveries (one slot each), its route, and messages in several outbox shards
 So an event's writes are applied as ordered steps, each a pipeline of idempotent
 commands: first the messages (each submitted by a script that ignores an id it has
 seen, and ids derived from the event), then the state (deliveries, routes: plain
-SETs), then the event's "done" mark. A crash between steps leaves the event not
-done; the dispatch system's retry computes the same messages with the same ids
-(submitted once) and finishes the state. Nothing accepted is lost, nothing is sent
-twice because of the split (README "Design").
+SETs), then the event's "done" mark. Under Sentinel each step ends with WAIT for the
+replica (`redisconn.Acks`), so a step a dying master never passed on is done again.
+A crash between steps leaves the event not done; the dispatch system's retry
+computes the same messages with the same ids (submitted once) and finishes the state.
+Nothing accepted is lost, nothing is sent twice because of the split (README "Design").
 """
 
 from __future__ import annotations
@@ -18,14 +19,16 @@ from redis.asyncio.client import Pipeline
 
 from bot.base.keys import Keys
 from bot.base.live import execute
+from bot.base.redisconn import Acks
 
 
 class Steps:
     """Two ordered steps: `messages`, then `state`."""
 
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: Redis, keys: Keys, acks: Acks | None = None) -> None:
         self.redis = redis
         self.keys = keys
+        self.acks = acks or Acks()
         self.messages: Pipeline = redis.pipeline(transaction=False)
         self.state: Pipeline = redis.pipeline(transaction=False)
 
@@ -33,6 +36,8 @@ class Steps:
         try:
             for step in (self.messages, self.state):
                 if len(step):
+                    if self.acks.replicas:  # on the replica before the next step
+                        step.execute_command("WAIT", self.acks.replicas, self.acks.timeout_ms)
                     await execute(step, self.redis, self.keys)  # tells tracking pages after
         finally:
             await self.messages.reset()  # type: ignore[no-untyped-call]

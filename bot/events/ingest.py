@@ -22,6 +22,7 @@ from bot.base.brands import BrandSettings
 from bot.base.clock import Clock
 from bot.base.keys import Keys
 from bot.base.metrics import Metrics
+from bot.base.redisconn import Acks
 from bot.base.steps import Steps
 from bot.base.store import (
     DeliveryRecord,
@@ -38,6 +39,12 @@ from bot.messaging.notify import Notifier
 from integrations.base import ChannelRegistry
 
 EVENT_TTL = timedelta(days=7)
+# How long an attempt's "in progress" mark holds off a retry. Its release can fail
+# (Redis failing over under it), and then a retry is refused (409) until it expires:
+# short, so the dispatch system's retry gets through within seconds. An attempt
+# still running when it expires overlapping a retry is harmless: both write the same
+# idempotent steps (`Steps`).
+IN_PROGRESS_TTL_S = 10
 # Delete the "in progress" mark only if it is still this attempt's.
 RELEASE_MARK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -70,6 +77,7 @@ class EventService:
     handlers: dict[str, Callable[[BrandSettings, Event, float, Steps], Awaitable[list[str]]]] = (
         field(default_factory=dict)
     )
+    acks: Acks = field(default_factory=Acks)
 
     def __post_init__(self) -> None:
         self._release = self.redis.register_script(RELEASE_MARK)
@@ -90,17 +98,17 @@ class EventService:
         steps (`Steps`: messages, then state), then the event is marked done. The
         "in progress" mark is this attempt's own and is released whatever ends the
         attempt (an error, a cancelled or cut request), so the dispatch system's retry
-        is taken at once instead of answered 409 for a minute."""
+        is taken at once instead of answered 409 until the mark expires."""
         origin = time.time()
         key = self.keys.event_seen(brand.brand_id, event.id)
         mark = f"wip:{secrets.token_hex(8)}"
-        if not await self.redis.set(key, mark, nx=True, ex=60):
+        if not await self.redis.set(key, mark, nx=True, ex=IN_PROGRESS_TTL_S):
             state = str(await self.redis.get(key) or "")
             outcome: Outcome = "in_progress" if state.startswith("wip") else "duplicate"
             self.metrics.events.labels(event.type, outcome).inc()
             return Accepted(outcome)
         try:
-            steps = Steps(self.redis, self.keys)
+            steps = Steps(self.redis, self.keys, self.acks)
             ids = await self.handlers[event.type](brand, event, origin, steps)
             await steps.run()
             await self.redis.set(key, "done", ex=int(EVENT_TTL.total_seconds()))

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -83,3 +86,30 @@ class OutboxPolicy:
         ceiling = min(self.backoff_cap, self.backoff_base * float(2 ** max(attempt - 1, 0)))
         delay = ceiling / 2 + random.uniform(0, ceiling / 2)
         return max(delay, retry_after or 0.0)
+
+
+# The reply being handled, and how many messages its handling has submitted so far.
+_ANSWERING: ContextVar[tuple[str, itertools.count[int]] | None] = ContextVar(
+    "answering", default=None
+)
+
+
+@contextmanager
+def answering(reply: str) -> Iterator[None]:
+    """Messages submitted while one reply is handled get ids derived from the reply.
+
+    A reply is removed from its inbox only after it was handled; when that removal
+    fails (Redis failing over: seen in `tests/test_failover.py`) the reply is handled
+    again, and its answers, submitted again with the same ids, are queued once
+    instead of sent twice."""
+    token = _ANSWERING.set((reply, itertools.count()))
+    try:
+        yield
+    finally:
+        _ANSWERING.reset(token)
+
+
+def answer_seed() -> str | None:
+    """The next idempotency seed within the reply being handled, if any."""
+    current = _ANSWERING.get()
+    return None if current is None else f"reply|{current[0]}|{next(current[1])}"

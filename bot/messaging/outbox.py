@@ -35,6 +35,7 @@ from bot.messaging.messages import (
     MessageStatus,
     NewMessage,
     OutboxPolicy,
+    answer_seed,
     derived_message_id,
     hash_fields,
     new_message_id,
@@ -125,11 +126,8 @@ class Outbox:
         ids: list[str] = []
         for message, due_at in items:
             shard = self.keys.shard_of(message.channel, message.to)
-            message_id = (
-                derived_message_id(message.idempotency_seed, shard)
-                if message.idempotency_seed
-                else new_message_id(now, shard)
-            )
+            seed = message.idempotency_seed or answer_seed()
+            message_id = derived_message_id(seed, shard) if seed else new_message_id(now, shard)
             ids.append(message_id)
             deferred = due_at is not None and due_at > now
             record = self._record(message, message_id, now, due_at if deferred else None)

@@ -29,10 +29,15 @@ from bot.base.keys import Keys
 from bot.base.live import execute
 from bot.base.logs import log
 from bot.base.metrics import Metrics
+from bot.base.redisconn import TRANSIENT
 from bot.base.store import queue_transcript
 from bot.messaging.messages import GROUP, OutboxPolicy, hash_fields
 from bot.messaging.records import load_records, verdicts_for
 from integrations.base import ChannelRegistry, ChannelSendError, OutboundMessage, RetryAfter
+
+# How long a sender keeps trying to record a send the provider took (a Sentinel or
+# Cluster failover takes 2-10 s) before it lets the message be sent again.
+RECORD_PATIENCE_S = 20.0
 
 
 @dataclass
@@ -262,10 +267,7 @@ class Sender:
         # One transaction in the shard's slot: the provider id (so a retry is a no-op)
         # and the ack. Then, in other slots, the provider-id index (status callbacks) and
         # the transcript: if the process dies between the two, the message stays sent.
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.keys.message(message_id), mapping=hash_fields(fields))
-            self._queue_ack(pipe, shard, entry_id)
-            await pipe.execute()
+        await self._record_sent(shard, entry_id, message_id, fields)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.set(
                 self.keys.provider_message(record["channel"], result.provider_id),
@@ -283,6 +285,30 @@ class Sender:
             to=record["to"],
             attempt=attempt,
         )
+
+    async def _record_sent(
+        self, shard: int, entry_id: str, message_id: str, fields: dict[str, Any]
+    ) -> None:
+        """Record a send the provider took, trying for longer than a failover lasts.
+
+        Until it is recorded the message would be reclaimed and sent again: a master
+        killed mid-burst made every send in hand a duplicate (`tests/test_failover.py`)
+        when this gave up after the client's few quick retries. The new master has the
+        entry pending (replicated), so the ack lands there."""
+        deadline = time.monotonic() + RECORD_PATIENCE_S
+        pause = 0.2
+        while True:
+            try:
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    pipe.hset(self.keys.message(message_id), mapping=hash_fields(fields))
+                    self._queue_ack(pipe, shard, entry_id)
+                    await pipe.execute()
+                return
+            except TRANSIENT:
+                if time.monotonic() + pause > deadline:
+                    raise
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 1.0)
 
     def _queue_transcript(self, pipe: Any, record: dict[str, Any], at: float) -> None:
         """What the customer actually received, for the conversation view."""

@@ -26,6 +26,7 @@ from bot.base.logs import log
 from bot.base.metrics import Metrics
 from bot.base.store import TRANSCRIPT_LENGTH, DeliveryRecord, Store
 from bot.messaging.links import TelegramLinks
+from bot.messaging.messages import answering
 from bot.messaging.notify import Notice, Notifier
 from bot.replies.keywords import match_keyword
 from integrations.base import InboundMessage
@@ -296,7 +297,8 @@ class InboundService:
         person, and the conversation moves on.
         """
         try:
-            await self._handle(conversation, entry)
+            with answering(f"{conversation}|{entry.get('provider_id')}"):
+                await self._handle(conversation, entry)
             return True
         except Exception:
             failures_key = self.keys.inbox_failures(conversation)
