@@ -6,7 +6,8 @@ Choices, each measured on the public TSPTW instances (benchmarks/routing.py):
 - The search is warm-started from our own construction (construct.py), or from the
   driver's current order; OR-Tools' first-solution strategies alone found nothing
   feasible within a second on most instances.
-- Iterated local search (ruin and recreate, `_iterated_local_search`) over the
+- From 50 stops, iterated local search (ruin and recreate, `_iterated_local_search`;
+  guided local search below that and for reschedules) over the
   neighbourhoods `_choose_operators` picks: two large-neighbourhood operators
   (re-insert stops close to each other, or an expensive chain) and the ruin of strings
   of nearby stops get it out of the local optima of wide windows; the operators that
@@ -203,6 +204,10 @@ def _constructed(p: Problem, route: list[int], started: float, stats: SearchStat
 
 RUINED_VISITS = 10
 RUINED_SEQUENCE = 10
+# Below this many stops guided local search finds the same routes within milliseconds
+# (the public n <= 40 instances: optimal either way) and its search reports each
+# solution, which the stall stop of a reschedule needs: that one keeps it at any size.
+ILS_MIN_N = 50
 
 
 def _iterated_local_search(params: Any) -> None:
@@ -214,7 +219,9 @@ def _iterated_local_search(params: Any) -> None:
     with wide windows (benchmarks/routing.py): 853 -> 814 and 768 -> 735 of references
     757 and 710, 924 -> 907; the public instances as before. Guided local search
     penalises long arcs, which a route with 100-wide windows needs; ruin-and-recreate
-    moves a whole neighbourhood at once.
+    moves a whole neighbourhood at once. Not for a reschedule (`stop_when_stalled`):
+    under it the reschedule tests' searches ran to their time limit instead of
+    stopping once stalled.
     """
     params.use_iterated_local_search = True
     params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
@@ -250,7 +257,12 @@ def solve(
     params = pywrapcp.DefaultRoutingSearchParameters()
     params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
     _choose_operators(params, p.n)
-    _iterated_local_search(params)
+    if p.n >= ILS_MIN_N and not stop_when_stalled:
+        _iterated_local_search(params)
+    else:
+        params.local_search_metaheuristic = (
+            routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+        )
     remaining = max(time_limit - (time.perf_counter() - started), 0.05)
     params.time_limit.FromMilliseconds(int(remaining * 1000))
     progress = _Progress(routing, stop_when_stalled)
