@@ -62,7 +62,8 @@ DEFAULT_TIME_LIMIT = 1.0
 
 
 class _Change(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built on first use, not at import: `doorstep route optimize` never parses a change.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class NewWindow(_Change):
@@ -88,7 +89,7 @@ class ServiceTime(_Change):
 
 
 Change = Annotated[NewWindow | RemoveStop | InsertStop | ServiceTime, Field(discriminator="type")]
-CHANGE_ADAPTER: TypeAdapter[Change] = TypeAdapter(Change)
+CHANGE_ADAPTER: TypeAdapter[Change] = TypeAdapter(Change, config=ConfigDict(defer_build=True))
 
 
 def parse_change(raw: Any) -> Change:

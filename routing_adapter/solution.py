@@ -17,7 +17,9 @@ class SearchStats:
     """How the search went: what the service logs, and what tests can assert on.
 
     `stop` is why it ended: "stalled" (no better route for a while, see `solve`),
-    "time_limit", "no_search" (nothing to search: an empty route), or "failed".
+    "time_limit", "no_search" (nothing to search: an empty route), "construction" (the
+    search ended without improving on the constructed route, which is the answer), or
+    "failed".
     """
 
     solutions: int = 0  # solutions the local search reported
