@@ -11,6 +11,7 @@ edits if needed, and sends the text like any reply.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -106,8 +107,23 @@ class CannedResponses:
                 problems += [{"field": field, "message": p["message"]} for p in exc.problems]
         return problems
 
+    async def problems_off_loop(
+        self, brand: BrandSettings, canned: CannedResponse
+    ) -> list[dict[str, str]]:
+        """`problems`, in the renderer's worker threads (the sandbox renders there)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.renderer.pool, self.problems, brand, canned)
+
+    async def render_off_loop(
+        self, brand: BrandSettings, canned: CannedResponse, locale: str, context: Mapping[str, Any]
+    ) -> str:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self.renderer.pool, self.render, brand, canned, locale, context
+        )
+
     async def save(self, brand: BrandSettings, canned: CannedResponse) -> None:
-        problems = self.problems(brand, canned)
+        problems = await self.problems_off_loop(brand, canned)
         key = self.keys.canned(brand.brand_id)
         new = not problems and not await self.redis.hexists(key, canned.shortcut)
         if new and await self.redis.hlen(key) >= MAX_PER_BRAND:

@@ -9,10 +9,16 @@ A template is saved only if it parses (errors with line numbers), uses only the
 variables that message type has, renders in Jinja2's sandbox for a sample delivery
 in every locale the brand has turned on, and is not absurdly long; otherwise the
 previous one stays live. Every save is a version; any version can be made live again.
+
+The check renders under `CHECK_LIMITS` (tighter than a message's render, so a saved
+template has room to spare on real data) in the renderer's worker threads, never on
+the event loop: a template built to burn CPU is stopped by its budget there and
+refused with the limit it broke.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,10 +31,14 @@ from bot.base.brands import BrandSettings
 from bot.base.keys import Keys
 from bot.base.values import Window
 from bot.messaging.render import Renderer
+from bot.messaging.sandbox import LimitExceeded, Limits
 
 MAX_SOURCE = 4000
 MAX_OUTPUT = 1600  # ten SMS parts: more is a mistake, not a message
 VERSIONS_KEPT = 50
+# A sample render on save or preview: a few thousand operations is already a very
+# elaborate message; a message's own render (SEND_LIMITS) allows more.
+CHECK_LIMITS = Limits(cpu_s=0.05, operations=5_000, iterations=1_000)
 
 # What every message can use, and what each message type adds (the notices' contexts).
 BASE_VARIABLES = frozenset(
@@ -201,6 +211,10 @@ class BrandTemplates:
             raise TemplateRejected(
                 [{"field": "source", "message": f"line {exc.lineno}: {exc.message}"}]
             ) from None
+        except (ValueError, RecursionError, MemoryError) as exc:  # a 5,000-digit constant...
+            raise TemplateRejected(
+                [{"field": "source", "message": f"cannot be read: {type(exc).__name__}: {exc}"}]
+            ) from None
         allowed = BASE_VARIABLES | MESSAGE_VARIABLES[message_type]
         # gettext helpers come from the i18n extension; loop and set variables are local.
         unknown = sorted(
@@ -220,7 +234,12 @@ class BrandTemplates:
         problems = []
         for locale in brand.locales:
             try:
-                text = self.renderer.render_source(source, locale, sample_context(brand, locale))
+                text = self.renderer.render_source(
+                    source, locale, sample_context(brand, locale), CHECK_LIMITS
+                )
+            except LimitExceeded as exc:
+                problems.append({"field": "source", "message": f"{locale}: too costly: {exc}"})
+                break  # one locale's verdict is enough, and the others would cost as much
             except Exception as exc:  # the sandbox's SecurityError, OverflowError, ...
                 problems.append(
                     {"field": "source", "message": f"{locale}: {type(exc).__name__}: {exc}"}
@@ -241,6 +260,27 @@ class BrandTemplates:
         if problems:
             raise TemplateRejected(problems)
 
+    async def off_loop(self, brand: BrandSettings, message_type: str, source: str) -> None:
+        """`check`, in the renderer's worker threads."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self.renderer.pool, self.check, brand, message_type, source)
+
+    async def check_whatsapp_off_loop(self, brand: BrandSettings) -> list[dict[str, str]]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.renderer.pool, self.check_whatsapp, brand)
+
+    async def preview(
+        self, brand: BrandSettings, message_type: str, locale: str, source: str
+    ) -> str:
+        """The checked template's text for the sample delivery (off the loop)."""
+
+        def work() -> str:
+            self.check(brand, message_type, source)
+            context = sample_context(brand, locale)
+            return self.renderer.render_source(source, locale, context, CHECK_LIMITS)
+
+        return await asyncio.get_running_loop().run_in_executor(self.renderer.pool, work)
+
     async def save(
         self,
         brand: BrandSettings,
@@ -255,7 +295,7 @@ class BrandTemplates:
             raise TemplateRejected(
                 [{"field": "locale", "message": f"{locale!r} is not one of the brand's locales"}]
             )
-        self.check(brand, message_type, source)
+        await self.off_loop(brand, message_type, source)
         key = override_key(message_type, channel, locale)
         record = {"source": source, "by": by, "at": datetime.now(UTC).isoformat()}
         version = await self._save(
