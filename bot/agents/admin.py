@@ -22,6 +22,7 @@ from bot.messaging.brand_templates import (
     MESSAGE_VARIABLES,
     TemplateRejected,
 )
+from bot.messaging.channels import egress_guard
 from bot.messaging.render import DEFAULT_TEMPLATES
 from integrations.sms import gsm_friendly, sms_info
 
@@ -95,8 +96,11 @@ async def put_settings(request: web.Request) -> web.Response:
     _, brand = await _admin(request)
     body = await json_body(request)
     body.pop("brand_id", None)  # a brand cannot rename itself
+    egress = egress_guard(request.app[SERVICES].settings)
     try:
-        updated = BrandSettings.model_validate({**brand.model_dump(mode="json"), **body})
+        updated = BrandSettings.model_validate(
+            {**brand.model_dump(mode="json"), **body}, context={"egress": egress}
+        )
     except ValidationError as exc:
         fields = field_errors(exc, whole="settings")
         raise ApiError(400, "invalid_settings", "the settings were not changed", fields) from None
