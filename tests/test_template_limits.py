@@ -18,6 +18,8 @@ from tests.test_inbound import phone_texts
 MACRO_BOMB = (
     "{% macro f(n) %}{% if n %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}{{ f(40) }}"
 )
+# Every value within the size limits, each step costly: stopped by the CPU budget.
+CPU_BOMB = "{% for i in range(1000) %}{{ ((range(1000)|list) * 9)|sort|sum }}{% endfor %}"
 BOMBS = [
     ("{{ name * 60000000 }}", "repetition would make 240000000 characters"),
     ("{{ ([name] * 60000000)|length }}", "repetition would make 60000000"),
@@ -48,7 +50,9 @@ BOMBS = [
         "~ would make",
     ),
     (MACRO_BOMB, "too costly"),
-    ("{{ " + "9" * 5000 + " }}", "4300 digits"),
+    (CPU_BOMB, "too costly: more than 50 ms of CPU"),
+    ("{{ " + "9" * 5000 + " }}", "longer than 4000 characters"),
+    ("{{ " + "9" * 1900 + " * " + "9" * 1900 + " }}", "integer over 100 digits"),
     ("{{ ('a' * 1000)|replace('a', 'a' * 1000) }}", "replace would make"),
 ]
 
@@ -106,7 +110,7 @@ async def test_previewing_a_cpu_bomb_answers_and_the_service_keeps_serving(
     preview = asyncio.ensure_future(
         client.post(
             "/console/api/admin/canned/preview",
-            json={"texts": {"en": MACRO_BOMB, "es": MACRO_BOMB, "fr": MACRO_BOMB}},
+            json={"texts": {"en": CPU_BOMB, "es": CPU_BOMB, "fr": CPU_BOMB}},
             headers=headers,
         )
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -40,12 +41,16 @@ from jinja2.runtime import Context
 
 from bot.base.logs import log
 from bot.base.values import Window
-from bot.messaging.sandbox import BoundedEnvironment, Limits, render_bounded
+from bot.messaging.sandbox import BoundedEnvironment, LimitExceeded, Limits, render_bounded
 
 DEFAULT_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 SHIPPED_LOCALES = ("en", "es", "fr")
-# A message's render: the CPU deadline is per render, on whichever thread runs it.
-SEND_LIMITS = Limits()
+# A message's render (on the event loop, in the sending path): a saved template was
+# held to CHECK_LIMITS on the sample delivery, so real data rarely comes near this.
+SEND_LIMITS = Limits(cpu_s=0.02, operations=20_000)
+# A source that broke a limit is not tried again for this long (per process): a
+# template that is costly on real data costs one render, not one per message.
+FAILED_FOR_S = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +145,7 @@ class Renderer:
         self._extra = extra_loader
         self._envs: dict[str, BoundedEnvironment] = {}
         self._compiled: dict[tuple[str, str], Template] = {}
+        self._failed: dict[tuple[str, str], float] = {}
         # Where saves and previews render a brand's new template (off the event loop;
         # the sandbox's CPU budget, on the thread's own clock, stops a costly one).
         self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="template")
@@ -197,8 +203,22 @@ class Renderer:
         context: Mapping[str, Any],
         limits: Limits = SEND_LIMITS,
     ) -> str:
-        """A brand's source rendered under `limits` (LimitExceeded past one)."""
-        text, _ = render_bounded(self.compiled(source, locale), dict(context), limits)
+        """A brand's source rendered under `limits` (LimitExceeded past one, and at once
+        for FAILED_FOR_S after that)."""
+        key = (locale, source)
+        sending = limits is SEND_LIMITS  # checks and previews always render afresh
+        failed = self._failed.get(key) if sending else None
+        if failed is not None and failed > time.monotonic():
+            raise LimitExceeded("broke a limit on an earlier message; not tried again yet")
+        try:
+            text, _ = render_bounded(self.compiled(source, locale), dict(context), limits)
+        except LimitExceeded:
+            if not sending:
+                raise
+            if len(self._failed) > 1000:
+                self._failed.clear()
+            self._failed[key] = time.monotonic() + FAILED_FOR_S
+            raise
         return _tidy(text)
 
     @staticmethod

@@ -72,7 +72,7 @@ class Budget:
         self.operations += n
         if self.operations > self.limits.operations:
             raise LimitExceeded(f"more than {self.limits.operations} operations")
-        if self.operations & 31 == 0 and time.thread_time() > self.deadline:
+        if self.operations & 7 == 0 and time.thread_time() > self.deadline:
             raise LimitExceeded(f"more than {self.limits.cpu_s * 1000:.0f} ms of CPU")
 
     def iterate(self) -> None:
