@@ -89,6 +89,7 @@ MALFORMED = [
 ]
 
 
+MALFORMED_ON = [True]  # --no-malformed: only the template and settings attacks
 BACKPRESSURE = [0]  # event POSTs answered 503 (retried after Retry-After)
 
 
@@ -162,8 +163,9 @@ def attacks(n: int) -> list[tuple[str, str, dict[str, Any]]]:
     ]
     body = BAD_SETTINGS[n % len(BAD_SETTINGS)]
     found.append(("PUT", "/console/api/admin/settings", {"data": body}))
-    raw = MALFORMED[n % len(MALFORMED)]
-    found.append(("PUT", "/console/api/admin/settings", {"data": raw}))
+    if MALFORMED_ON[0]:
+        raw = MALFORMED[n % len(MALFORMED)]
+        found.append(("PUT", "/console/api/admin/settings", {"data": raw}))
     return found
 
 
@@ -322,7 +324,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--rate", type=float, default=40, help="delivery events per second")
     parser.add_argument("--attackers", type=int, default=4)
+    parser.add_argument("--no-malformed", action="store_true")
     args = parser.parse_args()
+    MALFORMED_ON[0] = not args.no_malformed
     data = Path(tempfile.mkdtemp(prefix="abuse-redis-"))
     with local_redis(f"redis://127.0.0.1:{free_port()}/0", data_dir=data) as redis_url:
         asyncio.run(run(args, redis_url))

@@ -83,8 +83,9 @@ class CannedResponses:
         raw = await self.redis.hget(self.keys.canned(brand_id), shortcut)
         return None if raw is None else CannedResponse.model_validate_json(raw)
 
-    def problems(self, brand: BrandSettings, canned: CannedResponse) -> list[dict[str, str]]:
-        """What stops `canned` going live for this brand (empty: nothing)."""
+    async def problems(self, brand: BrandSettings, canned: CannedResponse) -> list[dict[str, str]]:
+        """What stops `canned` going live for this brand (empty: nothing); each text is
+        checked in the brand templates' checking processes."""
         problems = []
         if brand.default_locale not in canned.texts:
             problems.append(
@@ -102,17 +103,10 @@ class CannedResponses:
                 problems.append({"field": field, "message": message})
                 continue
             try:
-                self.templates.check(brand, CANNED_TYPE, source)
+                await self.templates.off_loop(brand, CANNED_TYPE, source)
             except TemplateRejected as exc:
                 problems += [{"field": field, "message": p["message"]} for p in exc.problems]
         return problems
-
-    async def problems_off_loop(
-        self, brand: BrandSettings, canned: CannedResponse
-    ) -> list[dict[str, str]]:
-        """`problems`, in the renderer's worker threads (the sandbox renders there)."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.renderer.pool, self.problems, brand, canned)
 
     async def render_off_loop(
         self, brand: BrandSettings, canned: CannedResponse, locale: str, context: Mapping[str, Any]
@@ -123,7 +117,7 @@ class CannedResponses:
         )
 
     async def save(self, brand: BrandSettings, canned: CannedResponse) -> None:
-        problems = await self.problems_off_loop(brand, canned)
+        problems = await self.problems(brand, canned)
         key = self.keys.canned(brand.brand_id)
         new = not problems and not await self.redis.hexists(key, canned.shortcut)
         if new and await self.redis.hlen(key) >= MAX_PER_BRAND:

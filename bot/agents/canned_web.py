@@ -119,7 +119,7 @@ async def preview_canned(request: web.Request) -> web.Response:
     services = request.app[CANNED]
     body = await json_body(request)
     canned = _parsed({"title": "preview", **body}, str(body.get("shortcut") or "preview"))
-    problems = await services.canned.problems_off_loop(brand, canned)
+    problems = await services.canned.problems(brand, canned)
     if problems:
         return web.json_response({"ok": False, "problems": problems})
     texts = {
