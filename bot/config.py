@@ -136,6 +136,8 @@ class Settings:
     # The tracking page's map tiles ({z}/{x}/{y}); none: a drawn schematic, no outside call.
     tile_url: str | None = None
     tile_attribution: str = ""
+    # Networks a brand's webhook may reach besides public addresses (integrations.egress).
+    webhook_allow: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -206,6 +208,7 @@ class Settings:
             telegram_api_url=env.get("TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/"),
             tile_url=env.get("DOORSTEP_TILE_URL") or None,
             tile_attribution=env.get("DOORSTEP_TILE_ATTRIBUTION", ""),
+            webhook_allow=env.get("DOORSTEP_WEBHOOK_ALLOW", ""),
         )
         tiles = settings.tile_url
         if tiles is not None and not (

@@ -26,6 +26,7 @@ from integrations.base import (
     StatusSink,
     parse_retry_after,
 )
+from integrations.egress import EgressGuard, EgressRefused, GuardedResolver
 
 SecretLookup = Callable[[str], Awaitable[str | None]]
 
@@ -38,8 +39,11 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 
 
 class WebhookChannel:
-    def __init__(self, secret_for: SecretLookup, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, secret_for: SecretLookup, guard: EgressGuard | None = None, timeout_s: float = 10.0
+    ) -> None:
         self._secret_for = secret_for
+        self._guard = guard or EgressGuard()
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
 
@@ -48,7 +52,9 @@ class WebhookChannel:
         return "webhook"
 
     async def start(self) -> None:
-        self._session = aiohttp.ClientSession(timeout=self._timeout)
+        # The connector resolves through the guard: it connects only to checked addresses.
+        connector = aiohttp.TCPConnector(resolver=GuardedResolver(self._guard))
+        self._session = aiohttp.ClientSession(timeout=self._timeout, connector=connector)
 
     async def stop(self) -> None:
         if self._session is not None:
@@ -59,6 +65,10 @@ class WebhookChannel:
 
     async def send(self, message: OutboundMessage) -> SendResult:
         assert self._session is not None, "start() first"
+        try:
+            self._guard.check_url(message.to)
+        except EgressRefused as exc:
+            raise ChannelSendError(f"webhook refused: {exc}", retryable=False) from None
         secret = await self._secret_for(message.brand_id)
         if secret is None:
             raise ChannelSendError("brand has no signing secret for webhooks", retryable=False)
@@ -71,7 +81,9 @@ class WebhookChannel:
             "X-Doorstep-Delivery": message.message_id,
         }
         try:
-            async with self._session.post(message.to, data=body, headers=headers) as resp:
+            async with self._session.post(
+                message.to, data=body, headers=headers, allow_redirects=False
+            ) as resp:
                 if resp.status == 429:
                     raise RetryAfter(parse_retry_after(resp.headers.get("Retry-After")))
                 if resp.status >= 500:
@@ -82,6 +94,14 @@ class WebhookChannel:
                     raise ChannelSendError(
                         f"receiver refused: {resp.status}", retryable=False, code=str(resp.status)
                     )
+                if resp.status >= 300:  # a redirect could point anywhere: not followed
+                    raise ChannelSendError(
+                        f"receiver redirected ({resp.status}): not followed",
+                        retryable=False,
+                        code=str(resp.status),
+                    )
+        except EgressRefused as exc:  # from the resolver: the name has a refused address
+            raise ChannelSendError(f"webhook refused: {exc}", retryable=False) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ChannelSendError(f"receiver unreachable: {exc!r}", retryable=True) from exc
         return SendResult(provider_id=message.message_id, status="delivered")

@@ -38,7 +38,7 @@ async def save(client: Client, headers: dict[str, str], source: str, **slot: Any
     ("source", "problem"),
     [
         ("{{ name.__class__.__mro__ }}", "SecurityError"),
-        ("{% for i in range(10**9) %}x{% endfor %}", "Range too big"),
+        ("{% for i in range(10**9) %}x{% endfor %}", "range of 1000000000 items"),
         ("{{ 'x' * 5000 }}", "characters (at most 1600)"),
         ("Hi {{ customer_ssn }}", "unknown variable 'customer_ssn'"),
         ("Hi {{ name }}\n{% if %}", "line 2"),

@@ -21,8 +21,8 @@ from bot.messaging.brand_templates import (
     BASE_VARIABLES,
     MESSAGE_VARIABLES,
     TemplateRejected,
-    sample_context,
 )
+from bot.messaging.channels import egress_guard
 from bot.messaging.render import DEFAULT_TEMPLATES
 from integrations.sms import gsm_friendly, sms_info
 
@@ -96,13 +96,16 @@ async def put_settings(request: web.Request) -> web.Response:
     _, brand = await _admin(request)
     body = await json_body(request)
     body.pop("brand_id", None)  # a brand cannot rename itself
+    egress = egress_guard(request.app[SERVICES].settings)
     try:
-        updated = BrandSettings.model_validate({**brand.model_dump(mode="json"), **body})
+        updated = BrandSettings.model_validate(
+            {**brand.model_dump(mode="json"), **body}, context={"egress": egress}
+        )
     except ValidationError as exc:
         fields = field_errors(exc, whole="settings")
         raise ApiError(400, "invalid_settings", "the settings were not changed", fields) from None
     services = request.app[SERVICES]
-    problems = services.brand_templates.check_whatsapp(updated)
+    problems = await services.brand_templates.check_whatsapp_off_loop(updated)
     if problems:
         raise ApiError(400, "invalid_settings", "the settings were not changed", problems)
     await services.brands.save(updated)
@@ -175,8 +178,7 @@ async def preview(request: web.Request) -> web.Response:
     _, locale = _target(brand, body, message_type)
     source = _source(body)
     try:
-        services.brand_templates.check(brand, message_type, source)
-        text = services.renderer.render_source(source, locale, sample_context(brand, locale))
+        text = await services.brand_templates.preview(brand, message_type, locale, source)
     except TemplateRejected as exc:
         return web.json_response({"ok": False, "problems": exc.problems})
     sms_text = gsm_friendly(text)

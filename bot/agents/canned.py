@@ -11,6 +11,7 @@ edits if needed, and sends the text like any reply.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -82,8 +83,9 @@ class CannedResponses:
         raw = await self.redis.hget(self.keys.canned(brand_id), shortcut)
         return None if raw is None else CannedResponse.model_validate_json(raw)
 
-    def problems(self, brand: BrandSettings, canned: CannedResponse) -> list[dict[str, str]]:
-        """What stops `canned` going live for this brand (empty: nothing)."""
+    async def problems(self, brand: BrandSettings, canned: CannedResponse) -> list[dict[str, str]]:
+        """What stops `canned` going live for this brand (empty: nothing); each text is
+        checked in the brand templates' checking processes."""
         problems = []
         if brand.default_locale not in canned.texts:
             problems.append(
@@ -101,13 +103,21 @@ class CannedResponses:
                 problems.append({"field": field, "message": message})
                 continue
             try:
-                self.templates.check(brand, CANNED_TYPE, source)
+                await self.templates.off_loop(brand, CANNED_TYPE, source)
             except TemplateRejected as exc:
                 problems += [{"field": field, "message": p["message"]} for p in exc.problems]
         return problems
 
+    async def render_off_loop(
+        self, brand: BrandSettings, canned: CannedResponse, locale: str, context: Mapping[str, Any]
+    ) -> str:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self.renderer.pool, self.render, brand, canned, locale, context
+        )
+
     async def save(self, brand: BrandSettings, canned: CannedResponse) -> None:
-        problems = self.problems(brand, canned)
+        problems = await self.problems(brand, canned)
         key = self.keys.canned(brand.brand_id)
         new = not problems and not await self.redis.hexists(key, canned.shortcut)
         if new and await self.redis.hlen(key) >= MAX_PER_BRAND:

@@ -70,7 +70,7 @@ async def render_canned(request: web.Request) -> web.Response:
     base = services.notifier.base_context(brand, delivery)
     context = canned_context(base, delivery, route, agent.name)
     try:
-        text = services.canned.render(brand, canned, delivery.locale, context)
+        text = await services.canned.render_off_loop(brand, canned, delivery.locale, context)
     except Exception as exc:  # the sandbox on data no sample had: say so, send nothing
         log.warning("canned.render_failed", shortcut=canned.shortcut, error=repr(exc))
         raise ApiError(
@@ -119,11 +119,13 @@ async def preview_canned(request: web.Request) -> web.Response:
     services = request.app[CANNED]
     body = await json_body(request)
     canned = _parsed({"title": "preview", **body}, str(body.get("shortcut") or "preview"))
-    problems = services.canned.problems(brand, canned)
+    problems = await services.canned.problems(brand, canned)
     if problems:
         return web.json_response({"ok": False, "problems": problems})
     texts = {
-        locale: services.canned.render(brand, canned, locale, sample_context(brand, locale))
+        locale: await services.canned.render_off_loop(
+            brand, canned, locale, sample_context(brand, locale)
+        )
         for locale in canned.texts
     }
     return web.json_response({"ok": True, "texts": texts})

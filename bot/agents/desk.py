@@ -320,9 +320,16 @@ class Desk:
         now = self.clock.timestamp()
         alerted = 0
         for brand_id in sorted(str(b) for b in await self.redis.smembers(self.keys.brands())):
-            brand = await self.brands.get(brand_id)
-            if brand is None:
-                continue
+            try:
+                alerted += await self._alert_brand(brand_id, now)
+            except Exception as exc:  # one brand's bad data must not stop the others' alerts
+                log.exception("desk.overdue_brand_failed", brand=brand_id, error=repr(exc))
+        return alerted
+
+    async def _alert_brand(self, brand_id: str, now: float) -> int:
+        alerted = 0
+        brand = await self.brands.get(brand_id)
+        if brand is not None:
             cutoff = now - brand.escalation_limit_min * 60
             late = cast(
                 list[tuple[str, float]],

@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import secrets
 import time as clock
 from datetime import time
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from redis.asyncio import Redis
 
 from bot.base.desk_settings import DeskSettings
 from bot.base.keys import Keys
+from bot.base.logs import log
 from bot.base.values import Customer, iana_zone
+from integrations.egress import EgressRefused, check_settings_url
 
 # A logo on the tracking page: a URL on https, or an uploaded image inlined (a data URI,
 # base64, at most about 96 KB of image).
@@ -66,9 +77,14 @@ class WhatsAppTemplate(BaseModel):
 
 
 class BrandSettings(BaseModel):
-    """Everything a brand configures. Validated on every change; a bad value changes nothing."""
+    """Everything a brand configures. Validated on every change; a bad value changes nothing.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Every number has both bounds and none may be infinite or NaN: a value that cannot
+    be a duration, a price or a count is refused with its field's name, not stored to
+    break every later use. Validated with `context={"egress": EgressGuard}` (the
+    settings API) the webhook URL is held to the operator's egress policy too."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     brand_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
     display_name: str = Field(min_length=1, max_length=80)
@@ -84,15 +100,15 @@ class BrandSettings(BaseModel):
     nearby_stops: int = Field(default=2, ge=1, le=10)
     low_confidence: float = Field(default=0.5, ge=0, le=1)
     escalation_policy: Literal["agent", "bot_then_agent"] = "agent"
-    escalation_limit_min: int = Field(default=15, ge=1)
+    escalation_limit_min: int = Field(default=15, ge=1, le=7 * 24 * 60)
     help_text: str = Field(
         default="Reply with a question about your delivery, or STOP to opt out.", max_length=300
     )
     survey_enabled: bool = True
     survey_delay_min: int = Field(default=30, ge=0, le=7 * 24 * 60)
-    sms_segment_price: float = Field(default=0.0079, ge=0)
+    sms_segment_price: float = Field(default=0.0079, ge=0, le=100)
     require_signature: bool = False
-    webhook_url: str | None = None
+    webhook_url: str | None = Field(default=None, max_length=2000)
     # Message type -> its approved WhatsApp template (outside the 24-hour window).
     whatsapp_templates: dict[str, WhatsAppTemplate] = Field(default_factory=dict)
     # The brand's own sender per channel (an SMS/WhatsApp number in E.164 or a Twilio
@@ -122,6 +138,17 @@ class BrandSettings(BaseModel):
     tracking_factor: Literal["none", "order", "postcode"] = "none"
     tracking_link_days: int = Field(default=7, ge=0, le=90, description="after completion")
     tracking_map_stops: int = Field(default=3, ge=0, le=20, description="map from N stops away")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if not value:
+            return None
+        try:
+            check_settings_url(value, info.context)
+        except EgressRefused as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -156,6 +183,47 @@ class BrandSettings(BaseModel):
             return customer.locale
         language = customer.locale.split("_")[0]
         return language if language in self.locales else self.default_locale
+
+
+def read_settings(brand_id: str, raw: str) -> BrandSettings:
+    """Stored settings, read defensively: a value stored before it was checked (an
+    `Infinity` kept as null, a 400-digit limit) is put back to its default and logged,
+    so the brand's API and every loop over brands keep working and an admin can set
+    it again. Only settings with no usable brand_id raise."""
+    try:
+        return BrandSettings.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc
+    data = json.loads(raw)
+    for _ in range(5):
+        try:
+            brand = BrandSettings.model_validate(data)
+        except ValidationError as exc:
+            for error in exc.errors():
+                _drop(data, error["loc"])
+            continue
+        log.warning("brands.settings_repaired", brand=brand_id, errors=first.error_count())
+        return brand
+    raise first
+
+
+def _drop(data: dict[str, Any], loc: tuple[int | str, ...]) -> None:
+    """Remove the value at `loc` (its default then applies); a top-level field at least."""
+    target: Any = data
+    for part in loc[:-1]:
+        if not isinstance(target, dict | list):
+            break
+        try:
+            target = target[part]  # type: ignore[index]
+        except (KeyError, IndexError, TypeError):
+            break
+    else:
+        if isinstance(target, dict) and loc and loc[-1] in target:
+            if loc[-1] != "brand_id":
+                del target[loc[-1]]
+            return
+    if loc and loc[0] in data and loc[0] != "brand_id":
+        del data[str(loc[0])]
 
 
 def hash_api_key(api_key: str) -> str:
@@ -198,7 +266,7 @@ class BrandStore:
             return cached[1]
         fields = cast(dict[str, str], await self._redis.hgetall(self._keys.brand(brand_id)))
         raw = fields.get("settings")
-        brand = None if raw is None else BrandSettings.model_validate_json(raw)
+        brand = None if raw is None else read_settings(brand_id, raw)
         self._templates[brand_id] = {
             k.removeprefix("tpl:"): v for k, v in fields.items() if k.startswith("tpl:")
         }

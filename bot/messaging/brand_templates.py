@@ -9,12 +9,20 @@ A template is saved only if it parses (errors with line numbers), uses only the
 variables that message type has, renders in Jinja2's sandbox for a sample delivery
 in every locale the brand has turned on, and is not absurdly long; otherwise the
 previous one stays live. Every save is a version; any version can be made live again.
+
+The check renders under `CHECK_LIMITS` in a checking process (`CheckPool`), never on
+the event loop: a template built to burn CPU is stopped there by its budget and
+refused with the limit it broke.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from dataclasses import dataclass
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,10 +33,14 @@ from bot.base.brands import BrandSettings
 from bot.base.keys import Keys
 from bot.base.values import Window
 from bot.messaging.render import Renderer
+from bot.messaging.sandbox import LimitExceeded, Limits
 
 MAX_SOURCE = 4000
 MAX_OUTPUT = 1600  # ten SMS parts: more is a mistake, not a message
 VERSIONS_KEPT = 50
+# A sample render on save or preview: a few thousand operations is already a very
+# elaborate message; a message's own render (SEND_LIMITS) allows more.
+CHECK_LIMITS = Limits(cpu_s=0.05, operations=5_000, iterations=1_000)
 
 # What every message can use, and what each message type adds (the notices' contexts).
 BASE_VARIABLES = frozenset(
@@ -138,6 +150,149 @@ def sample_context(brand: BrandSettings, locale: str) -> dict[str, Any]:
     }
 
 
+def whatsapp_problems(renderer: Renderer, brand: BrandSettings) -> list[dict[str, str]]:
+    """What is wrong with the brand's WhatsApp templates: each variable's expression
+    is held to the same rules as a template of that message type (it parses, uses
+    only that message's variables, renders in every locale)."""
+    problems = []
+    for message_type, template in brand.whatsapp_templates.items():
+        where = f"whatsapp_templates.{message_type}"
+        if message_type not in MESSAGE_VARIABLES:
+            unknown = f"unknown message type {message_type!r}"
+            problems.append({"field": where, "message": unknown})
+            continue
+        for number, source in template.variables.items():
+            try:
+                check_source(renderer, brand, message_type, source)
+            except TemplateRejected as exc:
+                field = f"{where}.variables.{number}"
+                problems += [{"field": field, "message": p["message"]} for p in exc.problems]
+    return problems
+
+
+def check_source(renderer: Renderer, brand: BrandSettings, message_type: str, source: str) -> None:
+    """Raise `TemplateRejected` unless `source` is fit to go live for this brand."""
+    if message_type not in MESSAGE_VARIABLES:
+        raise TemplateRejected(
+            [{"field": "type", "message": f"unknown message type {message_type!r}"}]
+        )
+    if len(source) > MAX_SOURCE:
+        raise TemplateRejected(
+            [{"field": "source", "message": f"longer than {MAX_SOURCE} characters"}]
+        )
+    env = renderer.environment(brand.default_locale)
+    try:
+        ast = env.parse(source)
+    except TemplateSyntaxError as exc:
+        raise TemplateRejected(
+            [{"field": "source", "message": f"line {exc.lineno}: {exc.message}"}]
+        ) from None
+    except (ValueError, RecursionError, MemoryError) as exc:  # a 5,000-digit constant...
+        raise TemplateRejected(
+            [{"field": "source", "message": f"cannot be read: {type(exc).__name__}: {exc}"}]
+        ) from None
+    allowed = BASE_VARIABLES | MESSAGE_VARIABLES[message_type]
+    # gettext helpers come from the i18n extension; loop and set variables are local.
+    unknown = sorted(meta.find_undeclared_variables(ast) - allowed - {"_", "gettext", "ngettext"})
+    if unknown:
+        raise TemplateRejected(
+            [
+                {
+                    "field": "source",
+                    "message": f"unknown variable {name!r} (this message has: "
+                    f"{', '.join(sorted(allowed))})",
+                }
+                for name in unknown
+            ]
+        )
+    problems = []
+    for locale in brand.locales:
+        try:
+            text = renderer.render_source(
+                source, locale, sample_context(brand, locale), CHECK_LIMITS
+            )
+        except LimitExceeded as exc:
+            problems.append({"field": "source", "message": f"{locale}: too costly: {exc}"})
+            break  # one locale's verdict is enough, and the others would cost as much
+        except Exception as exc:  # the sandbox's SecurityError, OverflowError, ...
+            problems.append(
+                {"field": "source", "message": f"{locale}: {type(exc).__name__}: {exc}"}
+            )
+            continue
+        if len(text) > MAX_OUTPUT:
+            problems.append(
+                {
+                    "field": "source",
+                    "message": f"{locale}: renders {len(text)} characters (at most {MAX_OUTPUT})",
+                }
+            )
+        if not text.strip():
+            problems.append({"field": "source", "message": f"{locale}: renders an empty message"})
+    if problems:
+        raise TemplateRejected(problems)
+
+
+_WORKER_RENDERER: list[Renderer] = []
+
+
+def _in_worker(
+    kind: str, brand: BrandSettings, message_type: str, source: str, locale: str
+) -> tuple[list[dict[str, str]], str | None]:
+    """A check (or preview) in a checking process: (problems, preview text)."""
+    if not _WORKER_RENDERER:
+        _WORKER_RENDERER.append(Renderer())
+    renderer = _WORKER_RENDERER[0]
+    if kind == "whatsapp":
+        return whatsapp_problems(renderer, brand), None
+    try:
+        check_source(renderer, brand, message_type, source)
+    except TemplateRejected as exc:
+        return exc.problems, None
+    if kind != "preview":
+        return [], None
+    context = sample_context(brand, locale)
+    return [], renderer.render_source(source, locale, context, CHECK_LIMITS)
+
+
+class CheckPool:
+    """Processes that check brands' new templates, not sharing even the GIL with the
+    event loop (measured: a render at its budget in a thread slowed the loop's every
+    wake-up). A dead or stuck worker is killed and replaced."""
+
+    def __init__(self, workers: int = 2, timeout_s: float = 10.0) -> None:
+        self._workers = workers
+        self._timeout = timeout_s
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            context = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(self._workers, mp_context=context)
+        return self._pool
+
+    async def run(
+        self, kind: str, brand: BrandSettings, message_type: str = "", source: str = "",
+        locale: str = "",
+    ) -> tuple[list[dict[str, str]], str | None]:  # fmt: skip
+        loop = asyncio.get_running_loop()
+        job = loop.run_in_executor(
+            self._executor(), _in_worker, kind, brand, message_type, source, locale
+        )
+        try:
+            return await asyncio.wait_for(job, self._timeout)
+        except (BrokenProcessPool, TimeoutError):
+            pool, self._pool = self._pool, None
+            if pool is not None:
+                for process in list(getattr(pool, "_processes", {}).values()):
+                    process.kill()
+                pool.shutdown(wait=False, cancel_futures=True)
+            return [{"field": "source", "message": "the check did not finish"}], None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+
 # Append a version numbered one past the last and make it live, in one step: two admins
 # saving the same slot at the same moment get two numbers, never the same one.
 _SAVE = """
@@ -156,6 +311,8 @@ class BrandTemplates:
     keys: Keys
     renderer: Renderer
 
+    checks: CheckPool = field(default_factory=CheckPool)
+
     def __post_init__(self) -> None:
         self._save = self.redis.register_script(_SAVE)
 
@@ -165,81 +322,24 @@ class BrandTemplates:
     def _versions(self, brand_id: str, key: str) -> str:
         return f"{self.keys.brand(brand_id)}:tplv:{key}"
 
-    def check_whatsapp(self, brand: BrandSettings) -> list[dict[str, str]]:
-        """What is wrong with the brand's WhatsApp templates: each variable's expression
-        is held to the same rules as a template of that message type (it parses, uses
-        only that message's variables, renders in every locale)."""
-        problems = []
-        for message_type, template in brand.whatsapp_templates.items():
-            where = f"whatsapp_templates.{message_type}"
-            if message_type not in MESSAGE_VARIABLES:
-                unknown = f"unknown message type {message_type!r}"
-                problems.append({"field": where, "message": unknown})
-                continue
-            for number, source in template.variables.items():
-                try:
-                    self.check(brand, message_type, source)
-                except TemplateRejected as exc:
-                    field = f"{where}.variables.{number}"
-                    problems += [{"field": field, "message": p["message"]} for p in exc.problems]
-        return problems
-
-    def check(self, brand: BrandSettings, message_type: str, source: str) -> None:
-        """Raise `TemplateRejected` unless `source` is fit to go live for this brand."""
-        if message_type not in MESSAGE_VARIABLES:
-            raise TemplateRejected(
-                [{"field": "type", "message": f"unknown message type {message_type!r}"}]
-            )
-        if len(source) > MAX_SOURCE:
-            raise TemplateRejected(
-                [{"field": "source", "message": f"longer than {MAX_SOURCE} characters"}]
-            )
-        env = self.renderer.environment(brand.default_locale)
-        try:
-            ast = env.parse(source)
-        except TemplateSyntaxError as exc:
-            raise TemplateRejected(
-                [{"field": "source", "message": f"line {exc.lineno}: {exc.message}"}]
-            ) from None
-        allowed = BASE_VARIABLES | MESSAGE_VARIABLES[message_type]
-        # gettext helpers come from the i18n extension; loop and set variables are local.
-        unknown = sorted(
-            meta.find_undeclared_variables(ast) - allowed - {"_", "gettext", "ngettext"}
-        )
-        if unknown:
-            raise TemplateRejected(
-                [
-                    {
-                        "field": "source",
-                        "message": f"unknown variable {name!r} (this message has: "
-                        f"{', '.join(sorted(allowed))})",
-                    }
-                    for name in unknown
-                ]
-            )
-        problems = []
-        for locale in brand.locales:
-            try:
-                text = self.renderer.render_source(source, locale, sample_context(brand, locale))
-            except Exception as exc:  # the sandbox's SecurityError, OverflowError, ...
-                problems.append(
-                    {"field": "source", "message": f"{locale}: {type(exc).__name__}: {exc}"}
-                )
-                continue
-            if len(text) > MAX_OUTPUT:
-                problems.append(
-                    {
-                        "field": "source",
-                        "message": f"{locale}: renders {len(text)} characters "
-                        f"(at most {MAX_OUTPUT})",
-                    }
-                )
-            if not text.strip():
-                problems.append(
-                    {"field": "source", "message": f"{locale}: renders an empty message"}
-                )
+    async def off_loop(self, brand: BrandSettings, message_type: str, source: str) -> None:
+        """`check_source` in a checking process: TemplateRejected with the reasons."""
+        problems, _ = await self.checks.run("check", brand, message_type, source)
         if problems:
             raise TemplateRejected(problems)
+
+    async def check_whatsapp_off_loop(self, brand: BrandSettings) -> list[dict[str, str]]:
+        problems, _ = await self.checks.run("whatsapp", brand)
+        return problems
+
+    async def preview(
+        self, brand: BrandSettings, message_type: str, locale: str, source: str
+    ) -> str:
+        """The checked template's text for the sample delivery (in a checking process)."""
+        problems, text = await self.checks.run("preview", brand, message_type, source, locale)
+        if problems or text is None:
+            raise TemplateRejected(problems)
+        return text
 
     async def save(
         self,
@@ -255,7 +355,7 @@ class BrandTemplates:
             raise TemplateRejected(
                 [{"field": "locale", "message": f"{locale!r} is not one of the brand's locales"}]
             )
-        self.check(brand, message_type, source)
+        await self.off_loop(brand, message_type, source)
         key = override_key(message_type, channel, locale)
         record = {"source": source, "by": by, "at": datetime.now(UTC).isoformat()}
         version = await self._save(

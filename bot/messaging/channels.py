@@ -11,6 +11,7 @@ from bot.base.keys import Keys
 from bot.base.redisconn import connect
 from bot.config import Settings
 from integrations.base import ChannelRegistry
+from integrations.egress import EgressGuard, parse_allow
 from integrations.media import MediaStore
 from integrations.sandbox import SandboxChannel
 from integrations.telegram_channel import TelegramChannel, TelegramConfig
@@ -30,6 +31,12 @@ def twilio_config(settings: Settings, from_number: str | None) -> TwilioConfig:
     )
 
 
+def egress_guard(settings: Settings) -> EgressGuard:
+    """Where brands' webhooks may go: public addresses, the operator's networks, and
+    loopback in demo mode (a webhook receiver on the same machine)."""
+    return EgressGuard(allow=parse_allow(settings.webhook_allow), demo=settings.demo)
+
+
 def build_channels(settings: Settings, redis: Redis, keys: Keys) -> ChannelRegistry:
     registry = ChannelRegistry()
     brands = BrandStore(redis, keys)
@@ -38,7 +45,7 @@ def build_channels(settings: Settings, redis: Redis, keys: Keys) -> ChannelRegis
     media_redis = connect(settings.redis, decode=False, max_connections=16)
     media = MediaStore(media_redis, f"{keys.prefix}:media", settings.public_base_url, ttl)
     registry.media = media
-    registry.register(WebhookChannel(brands.signing_secret))
+    registry.register(WebhookChannel(brands.signing_secret, egress_guard(settings)))
     if settings.sandbox:
         registry.register(SandboxChannel(redis, keys.sandbox()))
     if settings.twilio_account_sid:

@@ -1,7 +1,10 @@
 """Turn a message type and its context into text, in the recipient's language and zone.
 
 Templates run in Jinja2's sandbox with StrictUndefined, so a template can neither
-reach Python internals nor silently print nothing for a misspelt variable. Words
+reach Python internals nor silently print nothing for a misspelt variable, and under
+a budget (`bot.messaging.sandbox`), so it cannot spend more than a few milliseconds
+or build a huge string. A brand's template that fails when a message is sent (a limit,
+data no sample had) is logged and the default template is sent instead. Words
 are translated through Babel message catalogs (`templates/locale/*/messages.po`,
 compiled in memory at start-up); dates, times and durations are formatted by
 Babel's CLDR data for the locale, in the recipient's time zone.
@@ -11,7 +14,9 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,12 +38,19 @@ from jinja2 import (
     pass_context,
 )
 from jinja2.runtime import Context
-from jinja2.sandbox import SandboxedEnvironment
 
+from bot.base.logs import log
 from bot.base.values import Window
+from bot.messaging.sandbox import BoundedEnvironment, LimitExceeded, Limits, render_bounded
 
 DEFAULT_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 SHIPPED_LOCALES = ("en", "es", "fr")
+# A message's render (on the event loop, in the sending path): a saved template was
+# held to CHECK_LIMITS on the sample delivery, so real data rarely comes near this.
+SEND_LIMITS = Limits(cpu_s=0.02, operations=20_000)
+# A source that broke a limit is not tried again for this long (per process): a
+# template that is costly on real data costs one render, not one per message.
+FAILED_FOR_S = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,21 +143,25 @@ class Renderer:
     ) -> None:
         self._dir = templates_dir
         self._extra = extra_loader
-        self._envs: dict[str, SandboxedEnvironment] = {}
+        self._envs: dict[str, BoundedEnvironment] = {}
         self._compiled: dict[tuple[str, str], Template] = {}
+        self._failed: dict[tuple[str, str], float] = {}
+        # Where saves and previews render a brand's new template (off the event loop;
+        # the sandbox's CPU budget, on the thread's own clock, stops a costly one).
+        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="template")
 
-    def environment(self, locale: str) -> SandboxedEnvironment:
+    def environment(self, locale: str) -> BoundedEnvironment:
         env = self._envs.get(locale)
         if env is None:
             env = self._build(locale)
             self._envs[locale] = env
         return env
 
-    def _build(self, locale: str) -> SandboxedEnvironment:
+    def _build(self, locale: str) -> BoundedEnvironment:
         loaders: list[BaseLoader] = [FileSystemLoader(self._dir / "default")]
         if self._extra is not None:
             loaders.insert(0, self._extra)
-        env = SandboxedEnvironment(
+        env = BoundedEnvironment(
             loader=ChoiceLoader(loaders),
             undefined=StrictUndefined,
             autoescape=False,
@@ -180,8 +196,30 @@ class Renderer:
             self._compiled[key] = template
         return template
 
-    def render_source(self, source: str, locale: str, context: Mapping[str, Any]) -> str:
-        return _tidy(self.compiled(source, locale).render(**context))
+    def render_source(
+        self,
+        source: str,
+        locale: str,
+        context: Mapping[str, Any],
+        limits: Limits = SEND_LIMITS,
+    ) -> str:
+        """A brand's source rendered under `limits` (LimitExceeded past one, and at once
+        for FAILED_FOR_S after that)."""
+        key = (locale, source)
+        sending = limits is SEND_LIMITS  # checks and previews always render afresh
+        failed = self._failed.get(key) if sending else None
+        if failed is not None and failed > time.monotonic():
+            raise LimitExceeded("broke a limit on an earlier message; not tried again yet")
+        try:
+            text, _ = render_bounded(self.compiled(source, locale), dict(context), limits)
+        except LimitExceeded:
+            if not sending:
+                raise
+            if len(self._failed) > 1000:
+                self._failed.clear()
+            self._failed[key] = time.monotonic() + FAILED_FOR_S
+            raise
+        return _tidy(text)
 
     @staticmethod
     def override(
@@ -212,16 +250,24 @@ class Renderer:
             if overrides
             else None
         )
+        if source:
+            try:
+                text = self.render_source(source, locale, context)
+                return Rendered(text=text, media_urls=media_urls, choices=choices)
+            except Exception as exc:  # a limit, or data no sample had: the default goes
+                log.warning(
+                    "render.brand_template_failed",
+                    type=message_type,
+                    channel=channel,
+                    locale=locale,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
         try:
-            template = (
-                self.compiled(source, locale)
-                if source
-                else env.select_template(self.template_names(message_type, channel))
-            )
+            template = env.select_template(self.template_names(message_type, channel))
         except TemplateNotFound as exc:
             raise RenderError(f"no template for message type {message_type!r}") from exc
         try:
-            text = template.render(**context)
+            text, _ = render_bounded(template, dict(context), SEND_LIMITS)
         except Exception as exc:  # a template error must name the template, not crash a worker
             raise RenderError(f"{template.name or message_type}: {exc}") from exc
         return Rendered(text=_tidy(text), media_urls=media_urls, choices=choices)
