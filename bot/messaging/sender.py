@@ -309,6 +309,8 @@ class Sender:
             await self._dead(shard, entry_id, record, reason, exc.code)
             return
         retry_after = exc.seconds if isinstance(exc, RetryAfter) else None
+        if exc.maybe_sent:  # the outcome is unknown: let the status report reconcile first
+            retry_after = max(retry_after or 0.0, self.policy.unknown_wait)
         delay = self.policy.backoff(attempt, retry_after)
         due = self.clock.timestamp() + delay
         async with self.redis.pipeline(transaction=True) as pipe:
