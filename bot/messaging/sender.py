@@ -133,18 +133,41 @@ class Sender:
         """Send a batch: three Redis round trips for the batch, then one per message sent.
 
         Different recipients are sent in parallel; one recipient's messages in order.
-        """
+        The batch's entries are kept claimed from the moment it is read until every send
+        in it has ended, even when one of them fails: a send left running unclaimed
+        would be reclaimed and sent a second time."""
+        done: set[str] = set()
+        keeper = asyncio.create_task(  # noqa: RUF006 - awaited below
+            self._keep_claimed(shard, consumer, [str(e) for e, _ in entries], done)
+        )
+        try:
+            await self._process(shard, entries, done)
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await keeper
+
+    async def _process(
+        self, shard: int, entries: list[tuple[str, dict[Any, Any]]], done: set[str]
+    ) -> None:
         pairs = [(str(entry_id), str(fields.get("id", ""))) for entry_id, fields in entries]
         records = await load_records(self.redis, self.keys, [m for _, m in pairs])
         verdicts = await verdicts_for(self.redis, self.keys, self.clock.timestamp(), shard, records)
         to_send: list[tuple[str, dict[str, Any]]] = []
+        in_batch: set[str] = set()
         async with self.redis.pipeline(transaction=True) as pipe:
-            for (entry_id, _), record, verdict in zip(pairs, records, verdicts, strict=True):
+            for (entry_id, message_id), record, verdict in zip(
+                pairs, records, verdicts, strict=True
+            ):
+                if verdict == "send" and message_id in in_batch:
+                    verdict = "ack"  # the same message twice in one batch: sent once
                 if verdict == "send":
                     assert record is not None
+                    in_batch.add(message_id)
                     to_send.append((entry_id, record))
                     continue
                 self._queue_ack(pipe, shard, entry_id)
+                done.add(entry_id)
                 if record is None or verdict == "ack":
                     continue  # unknown, or a replayed entry of a message already handled
                 status = "failed" if verdict == "opted out" else "superseded"
@@ -169,22 +192,19 @@ class Sender:
         by_recipient: dict[str, list[tuple[str, dict[str, Any], int]]] = defaultdict(list)
         for n, (entry_id, record) in enumerate(to_send):
             by_recipient[record["to"]].append((entry_id, record, int(counts[2 * n])))
-        done: set[str] = set()
 
         async def run(items: list[tuple[str, dict[str, Any], int]]) -> None:
             for entry_id, record, attempt in items:
                 await self._send(shard, entry_id, record, attempt)
                 done.add(entry_id)
 
-        keeper = asyncio.create_task(  # noqa: RUF006 - awaited below
-            self._keep_claimed(shard, consumer, [e for e, _ in to_send], done)
+        # Every recipient's sends end before an error of one of them goes up.
+        results = await asyncio.gather(
+            *(run(items) for items in by_recipient.values()), return_exceptions=True
         )
-        try:
-            await asyncio.gather(*(run(items) for items in by_recipient.values()))
-        finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await keeper
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     async def _template(self, record: dict[str, Any]) -> str | None:
         """The approved template to send instead of the text: only when the message has
