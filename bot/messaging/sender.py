@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import secrets
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -34,6 +35,16 @@ from bot.messaging.messages import GROUP, OutboxPolicy, hash_fields
 from bot.messaging.records import load_records, verdicts_for
 from integrations.base import ChannelRegistry, ChannelSendError, OutboundMessage, RetryAfter
 
+# Take a message to send, once at a time across workers: 0 when it was already sent
+# (its provider id is recorded), -1 while another worker is sending it, 1 when it is
+# ours to send. KEYS: the message hash, its sending lock; ARGV: token, lock ms.
+_TAKE = """
+local sent = redis.call('HGET', KEYS[1], 'provider_id')
+if sent and sent ~= '' then return 0 end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return -1
+"""
+
 
 @dataclass
 class Sender:
@@ -44,6 +55,9 @@ class Sender:
     metrics: Metrics
     policy: OutboxPolicy = field(default_factory=OutboxPolicy)
     retention_s: int = 30 * 86400
+
+    def __post_init__(self) -> None:
+        self._take = self.redis.register_script(_TAKE)
 
     async def ensure_group(self, shard: int) -> None:
         try:
@@ -117,15 +131,21 @@ class Sender:
         """Reset the idle time of the batch's unfinished entries every third of
         `reclaim_idle`, so that the reclaimer leaves a live worker's batch alone."""
         every = max(self.policy.reclaim_idle / 3, 0.05)
+        wait = every
         while True:
-            await asyncio.sleep(every)
+            await asyncio.sleep(wait)
             left = [e for e in entry_ids if e not in done]
             if not left:
                 return
-            await self.redis.xclaim(
-                self.keys.outbox(shard), GROUP, consumer, min_idle_time=0,
-                message_ids=list[Any](left), justid=True,
-            )  # fmt: skip
+            try:
+                await self.redis.xclaim(
+                    self.keys.outbox(shard), GROUP, consumer, min_idle_time=0,
+                    message_ids=list[Any](left), justid=True,
+                )  # fmt: skip
+                wait = every
+            except Exception as exc:  # Redis away: the sends go on; claim again soon
+                log.warning("outbox.keep_claimed_failed", shard=shard, error=repr(exc))
+                wait = min(every, 0.5)
 
     async def process(
         self, shard: int, consumer: str, entries: list[tuple[str, dict[Any, Any]]]
@@ -219,17 +239,21 @@ class Sender:
         pipe.xack(self.keys.outbox(shard), GROUP, entry_id)
         pipe.xdel(self.keys.outbox(shard), entry_id)
 
-    async def _finish(
-        self, shard: int, entry_id: str, message_id: str, fields: dict[str, Any]
-    ) -> None:
-        fields["updated_at"] = self.clock.timestamp()
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.keys.message(message_id), mapping=hash_fields(fields))
-            self._queue_ack(pipe, shard, entry_id)
-            await pipe.execute()
-
     async def _send(self, shard: int, entry_id: str, record: dict[str, Any], attempt: int) -> None:
         message_id = record["id"]
+        # Why a lock as well as the claimed entry: after a Redis restart or a stall, a
+        # live worker's entry can look idle and be reclaimed while it is being sent.
+        lock_ms = int((self.policy.send_timeout + 10) * 1000)
+        keys = [self.keys.message(message_id), self.keys.message_sending(message_id)]
+        taken = int(await self._take(keys=keys, args=[secrets.token_hex(8), lock_ms]))
+        if taken == 0:  # sent meanwhile (by another worker, or a status report)
+            async with self.redis.pipeline(transaction=True) as pipe:
+                self._queue_ack(pipe, shard, entry_id)
+                await pipe.execute()
+            return
+        if taken < 0:  # another worker is sending it: its entry is acknowledged by it
+            log.info("outbox.sending_elsewhere", message_id=message_id)
+            return
         try:
             channel = self.channels.get(record["channel"])
             template = await self._template(record)
@@ -285,6 +309,7 @@ class Sender:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.keys.message(message_id), mapping=hash_fields(fields))
             self._queue_ack(pipe, shard, entry_id)
+            pipe.delete(self.keys.message_sending(message_id))
             await pipe.execute()
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.set(
@@ -348,6 +373,7 @@ class Sender:
             )
             pipe.zadd(self.keys.due(shard), {record["id"]: due})
             self._queue_ack(pipe, shard, entry_id)
+            pipe.delete(self.keys.message_sending(record["id"]))
             await pipe.execute()
         self.metrics.messages.labels(record["type"], record["channel"], "retrying").inc()
         log.warning(
@@ -373,6 +399,7 @@ class Sender:
             )
             pipe.hset(self.keys.message(record["id"]), mapping=hash_fields(fields))
             self._queue_ack(pipe, shard, entry_id)
+            pipe.delete(self.keys.message_sending(record["id"]))
             await pipe.execute()
         self.metrics.messages.labels(record["type"], record["channel"], "failed").inc()
         log.error("outbox.dead_letter", message_id=record["id"], error=reason)
