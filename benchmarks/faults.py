@@ -29,6 +29,7 @@ Scenario = tuple[str, Callable[[], Awaitable[sc.Run]], str]
 
 SCENARIOS: list[Scenario] = [
     ("redis_kill", sc.redis_kill, "Redis back -> first send"),
+    ("redis_kill_everysec", lambda: sc.redis_kill(fsync="everysec"), "Redis back -> first send"),
     ("storm_500", lambda: sc.provider_storm(500), "storm over -> first send"),
     ("storm_429", lambda: sc.provider_storm(429, retry_after=2), "storm over -> first send"),
     ("replica_kill", sc.replica_kill, "kill -> dead replica's backlog sent"),

@@ -51,8 +51,10 @@ class Rig:
 
 
 @contextlib.asynccontextmanager
-async def rig(replicas: int = 1, twilio: Twilio | None = None, **env: str) -> AsyncIterator[Rig]:
-    redis = RedisProcess()
+async def rig(
+    replicas: int = 1, twilio: Twilio | None = None, redis_args: tuple[str, ...] = (), **env: str
+) -> AsyncIterator[Rig]:
+    redis = RedisProcess(None, *redis_args)
     redis.start()
     fake = twilio or Twilio(delay_s=0.02)
     services: list[Service] = []
@@ -128,9 +130,12 @@ async def restarts(service: Service, session: aiohttp.ClientSession) -> float:
 
 
 # --- the scenarios -------------------------------------------------------------------
-async def redis_kill(count: int = 500, rate: float = 100.0, down_s: float = 4.0) -> Run:
+async def redis_kill(
+    count: int = 500, rate: float = 100.0, down_s: float = 4.0, fsync: str = "always"
+) -> Run:
     """kill -9 of Redis 1.5 s into the burst, started again on the same port and folder."""
-    async with rig() as r:
+    args = ("--appendonly", "yes", "--appendfsync", fsync, "--save", "")
+    async with rig(redis_args=args) as r:
         service = r.services[0]
         watch = Watch(service, r.session)
         burst = Burst([service.url], "rk")
@@ -145,7 +150,7 @@ async def redis_kill(count: int = 500, rate: float = 100.0, down_s: float = 4.0)
         await until(lambda: all_sent(burst, r.twilio), SEND_WAIT_S)
         await until(lambda: watch.samples[-1][1] == 200, 15)
         await watch.stop()
-        run = finish("Redis kill -9, back after 4 s", burst, r.twilio,
+        run = finish(f"Redis kill -9, back after 4 s (fsync {fsync})", burst, r.twilio,
                      first_after(r.twilio, back))  # fmt: skip
         run.marks = {"kill": killed, "back": back}
         run.readyz = watch.samples

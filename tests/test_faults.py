@@ -16,7 +16,13 @@ import pytest
 
 from tests import fault_scenarios as sc
 
-pytestmark = [pytest.mark.faults, pytest.mark.timeout(120)]
+pytestmark = [
+    pytest.mark.faults,
+    pytest.mark.timeout(240),
+    # The fake Twilio's server-side sockets of a SIGKILLed client, closed by the runner.
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+]
 
 
 def assert_nothing_lost(run: sc.Run) -> None:

@@ -7,6 +7,9 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from pydantic import ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.base.logs import log
 from bot.base.metrics import Metrics
@@ -47,6 +50,10 @@ def error_body(
     return body
 
 
+# Redis away (a restart, a failover): the caller is told to retry, not that we broke.
+UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ReadOnlyError)
+UNAVAILABLE_RETRY_S = 2
+
 # Where the middleware finds the process's metrics once the app has started.
 METRICS = web.AppKey("http_metrics", Metrics)
 
@@ -82,6 +89,18 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             error_body(exc.reason.lower().replace(" ", "_"), exc.text or exc.reason),
             status=exc.status,
         )
+    except UNAVAILABLE as exc:  # nothing was accepted: a retry is safe (events are idempotent)
+        status = 503
+        log.warning("http.storage_unavailable", path=request.path, error=repr(exc))
+        return web.json_response(
+            error_body("unavailable", "storage is unavailable; try again shortly"),
+            status=503,
+            headers={"Retry-After": str(UNAVAILABLE_RETRY_S)},
+        )
+    except ConnectionResetError:  # the client hung up before its request was read
+        status = 499
+        log.info("http.client_gone", path=request.path)
+        return web.Response(status=400)
     except Exception:
         log.exception("http.unhandled", path=request.path)
         return web.json_response(error_body("internal", "internal error"), status=500)
