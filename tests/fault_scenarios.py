@@ -154,6 +154,7 @@ async def redis_kill(
                      first_after(r.twilio, back))  # fmt: skip
         run.marks = {"kill": killed, "back": back}
         run.readyz = watch.samples
+        run.extra["statuses"] = dict(burst.statuses)
         run.restarts = await restarts(service, r.session)
         return run
 

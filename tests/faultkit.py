@@ -305,6 +305,7 @@ class Burst:
     accepted: dict[str, float] = field(default_factory=dict)  # message id -> when
     refused: int = 0
     posted: int = 0
+    statuses: collections.Counter[int] = field(default_factory=collections.Counter)
 
     async def run(
         self, session: aiohttp.ClientSession, count: int, rate: float, first: int = 0
@@ -322,6 +323,7 @@ class Burst:
                     headers={"Authorization": f"Bearer {API_KEY}"},
                     timeout=aiohttp.ClientTimeout(total=15),
                 ) as resp:  # fmt: skip
+                    self.statuses[resp.status] += 1
                     if resp.status == 202:
                         body: dict[str, Any] = await resp.json()
                         for message_id in body.get("messages", []):

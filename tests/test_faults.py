@@ -42,6 +42,8 @@ async def test_redis_kill_mid_burst_loses_nothing_and_senders_resume() -> None:
     down = [s for t, s in run.readyz if killed + 0.5 < t < back]
     assert down and all(s != 200 for s in down), "/readyz stayed green while Redis was down"
     assert run.readyz[-1][1] == 200, "/readyz did not turn green again"
+    statuses: dict[int, int] = run.extra["statuses"]  # type: ignore[assignment]
+    assert 500 not in statuses, f"events got 500 while Redis was down: {statuses}"
 
 
 @pytest.mark.parametrize(("status", "retry_after"), [(500, None), (429, 2)])
