@@ -95,10 +95,20 @@ def all_sent(burst: Burst, twilio: Twilio) -> bool:
     return all(counts[m] for m in burst.accepted)
 
 
-def first_after(twilio: Twilio, moment: float) -> float:
-    """Seconds from `moment` to the first message the provider accepted after it."""
-    later = [h.at for h in twilio.hits if h.status == 201 and h.at >= moment]
-    return min(later) - moment if later else float("inf")
+def first_after(twilio: Twilio, moment: float, burst: Burst | None = None) -> float:
+    """Seconds from `moment` to the first message the provider accepted after it; with
+    `burst`, from when a message was waiting (`moment`, or the first acceptance after
+    it), so that a lull in new events after the fault is not taken for a stuck sender."""
+    if burst is None:
+        later = [h.at for h in twilio.hits if h.status == 201 and h.at >= moment]
+        return min(later) - moment if later else float("inf")
+    first = twilio.first_accepted()
+    waiting = [m for m in burst.accepted if first.get(m, float("inf")) >= moment]
+    if not waiting:
+        return 0.0
+    ready = max(moment, min(burst.accepted[m] for m in waiting))
+    sent = [first[m] for m in waiting if m in first]
+    return min(sent) - ready if sent else float("inf")
 
 
 def backlog_done(burst: Burst, twilio: Twilio, moment: float) -> float:
@@ -151,7 +161,7 @@ async def redis_kill(
         await until(lambda: watch.samples[-1][1] == 200, 15)
         await watch.stop()
         run = finish(f"Redis kill -9, back after 4 s (fsync {fsync})", burst, r.twilio,
-                     first_after(r.twilio, back))  # fmt: skip
+                     first_after(r.twilio, back, burst))  # fmt: skip
         run.marks = {"kill": killed, "back": back}
         run.readyz = watch.samples
         run.extra["statuses"] = dict(burst.statuses)
@@ -173,7 +183,7 @@ async def provider_storm(status: int, retry_after: int | None = None,
         label = f"provider {status} storm, {seconds:g} s" + (
             f" (Retry-After {retry_after})" if retry_after else ""
         )
-        run = finish(label, burst, r.twilio, first_after(r.twilio, ends))
+        run = finish(label, burst, r.twilio, first_after(r.twilio, ends, burst))
         run.marks = {"storm_end": ends}
         # For each error answered, how long until the same message was tried again.
         by_message: dict[str, list[tuple[float, int]]] = {}
@@ -243,7 +253,7 @@ async def stall(count: int = 400, rate: float = 100.0, stall_s: float = 6.0) -> 
         await posting
         await until(lambda: all_sent(burst, r.twilio), SEND_WAIT_S)
         run = finish("6 s stall (SIGSTOP/SIGCONT)", burst, r.twilio,
-                     first_after(r.twilio, thawed))  # fmt: skip
+                     first_after(r.twilio, thawed, burst))  # fmt: skip
         run.marks = {"stop": frozen, "cont": thawed}
         run.restarts = await restarts(service, r.session)
         return run
