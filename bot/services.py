@@ -136,7 +136,6 @@ async def build_services(settings: Settings, redis: Redis, channels: ChannelRegi
             reclaim_idle=settings.outbox_reclaim_idle,
             block_ms=settings.outbox_block_ms,
             unknown_wait=settings.outbox_unknown_wait,
-            send_timeout=settings.send_timeout,
         ),
         retention_s=int(retention.total_seconds()),
     )

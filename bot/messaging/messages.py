@@ -80,8 +80,6 @@ class OutboxPolicy:
     # A send that timed out in flight may have been accepted: its retry waits this long
     # so that the provider's status report (Twilio's carries our id) can record it first.
     unknown_wait: float = 30.0
-    # How long one provider call may take (DOORSTEP_SEND_TIMEOUT): a send's lock lasts longer.
-    send_timeout: float = 30.0
 
     def backoff(self, attempt: int, retry_after: float | None = None) -> float:
         """Exponential backoff with equal jitter; a provider's Retry-After is a floor."""

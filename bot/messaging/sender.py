@@ -31,19 +31,10 @@ from bot.base.live import execute
 from bot.base.logs import log
 from bot.base.metrics import Metrics
 from bot.base.store import queue_transcript
+from bot.messaging.claims import TAKE, keep_claimed, lock_ms_for
 from bot.messaging.messages import GROUP, OutboxPolicy, hash_fields
 from bot.messaging.records import load_records, verdicts_for
 from integrations.base import ChannelRegistry, ChannelSendError, OutboundMessage, RetryAfter
-
-# Take a message to send, once at a time across workers: 0 when it was already sent
-# (its provider id is recorded), -1 while another worker is sending it, 1 when it is
-# ours to send. KEYS: the message hash, its sending lock; ARGV: token, lock ms.
-_TAKE = """
-local sent = redis.call('HGET', KEYS[1], 'provider_id')
-if sent and sent ~= '' then return 0 end
-if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-return -1
-"""
 
 
 @dataclass
@@ -57,7 +48,7 @@ class Sender:
     retention_s: int = 30 * 86400
 
     def __post_init__(self) -> None:
-        self._take = self.redis.register_script(_TAKE)
+        self._take = self.redis.register_script(TAKE)
 
     async def ensure_group(self, shard: int) -> None:
         try:
@@ -125,28 +116,6 @@ class Sender:
         if not pending:
             await self.redis.xgroup_delconsumer(stream, GROUP, consumer)
 
-    async def _keep_claimed(
-        self, shard: int, consumer: str, entry_ids: list[str], done: set[str]
-    ) -> None:
-        """Reset the idle time of the batch's unfinished entries every third of
-        `reclaim_idle`, so that the reclaimer leaves a live worker's batch alone."""
-        every = max(self.policy.reclaim_idle / 3, 0.05)
-        wait = every
-        while True:
-            await asyncio.sleep(wait)
-            left = [e for e in entry_ids if e not in done]
-            if not left:
-                return
-            try:
-                await self.redis.xclaim(
-                    self.keys.outbox(shard), GROUP, consumer, min_idle_time=0,
-                    message_ids=list[Any](left), justid=True,
-                )  # fmt: skip
-                wait = every
-            except Exception as exc:  # Redis away: the sends go on; claim again soon
-                log.warning("outbox.keep_claimed_failed", shard=shard, error=repr(exc))
-                wait = min(every, 0.5)
-
     async def process(
         self, shard: int, consumer: str, entries: list[tuple[str, dict[Any, Any]]]
     ) -> None:
@@ -157,8 +126,16 @@ class Sender:
         in it has ended, even when one of them fails: a send left running unclaimed
         would be reclaimed and sent a second time."""
         done: set[str] = set()
-        keeper = asyncio.create_task(  # noqa: RUF006 - awaited below
-            self._keep_claimed(shard, consumer, [str(e) for e, _ in entries], done)
+        keeper = asyncio.create_task(
+            keep_claimed(
+                self.redis,
+                self.keys,
+                shard,
+                consumer,
+                {str(e): str(f.get("id", "")) for e, f in entries},
+                done,
+                self.policy,
+            )
         )
         try:
             await self._process(shard, entries, done)
@@ -243,8 +220,8 @@ class Sender:
         message_id = record["id"]
         # Why a lock as well as the claimed entry: after a Redis restart or a stall, a
         # live worker's entry can look idle and be reclaimed while it is being sent.
-        lock_ms = int((self.policy.send_timeout + 10) * 1000)
         keys = [self.keys.message(message_id), self.keys.message_sending(message_id)]
+        lock_ms = lock_ms_for(self.policy)
         taken = int(await self._take(keys=keys, args=[secrets.token_hex(8), lock_ms]))
         if taken == 0:  # sent meanwhile (by another worker, or a status report)
             async with self.redis.pipeline(transaction=True) as pipe:
