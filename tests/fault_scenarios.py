@@ -313,7 +313,7 @@ async def replies_across_redis_kill(customers: int = 40, down_s: float = 3.0) ->
                     pass
                 await asyncio.sleep(0.5)
 
-        replying = asyncio.create_task(asyncio.gather(*(reply(n) for n in range(customers))))
+        replying = asyncio.gather(*(reply(n) for n in range(customers)))
         await asyncio.sleep(0.7)
         r.redis.kill()
         await asyncio.sleep(down_s)
