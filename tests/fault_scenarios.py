@@ -52,7 +52,11 @@ class Rig:
 
 @contextlib.asynccontextmanager
 async def rig(
-    replicas: int = 1, twilio: Twilio | None = None, redis_args: tuple[str, ...] = (), **env: str
+    *,
+    replicas: int = 1,
+    twilio: Twilio | None = None,
+    redis_args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
 ) -> AsyncIterator[Rig]:
     redis = RedisProcess(None, *redis_args)
     redis.start()
@@ -62,7 +66,7 @@ async def rig(
     try:
         await seed_brand(redis.url)
         await fake.start()
-        services = [Service(redis.url, fake, name=f"r{n}", **env) for n in range(replicas)]
+        services = [Service(redis.url, fake, name=f"r{n}", **(env or {})) for n in range(replicas)]
         for service in services:
             service.start()
         for service in services:
@@ -263,7 +267,7 @@ async def slow_provider(count: int = 240, delay_s: float = 3.0, callbacks: bool 
                         settle_s: float = 2.0, **env: str) -> Run:  # fmt: skip
     """Every answer takes `delay_s`; 240 messages arrive at once. After the last is
     sent, `settle_s` more for any second copy (a retry of a timed-out send)."""
-    async with rig(twilio=Twilio(delay_s=delay_s, callbacks=callbacks), **env) as r:
+    async with rig(twilio=Twilio(delay_s=delay_s, callbacks=callbacks), env=env) as r:
         burst = Burst([r.services[0].url], "sp")
         started = time.monotonic()
         await burst.run(r.session, count, 500.0)
