@@ -112,6 +112,8 @@ class Settings:
     outbox_backoff_cap: float = 300.0
     outbox_reclaim_idle: float = 30.0
     outbox_block_ms: int = 500
+    # A send that timed out in flight is retried after this (its status report may come).
+    outbox_unknown_wait: float = 30.0
     redis_max_connections: int = 64
     routing_workers: int = 2
     routing_time_limit: float = 1.0
@@ -183,6 +185,7 @@ class Settings:
             outbox_backoff_cap=_float(env, "DOORSTEP_OUTBOX_BACKOFF_CAP", 300.0),
             outbox_reclaim_idle=_float(env, "DOORSTEP_OUTBOX_RECLAIM_IDLE", 30.0),
             outbox_block_ms=_int(env, "DOORSTEP_OUTBOX_BLOCK_MS", 500),
+            outbox_unknown_wait=_float(env, "DOORSTEP_OUTBOX_UNKNOWN_WAIT", 30.0),
             redis_max_connections=_int(env, "REDIS_MAX_CONNECTIONS", 64),
             routing_workers=_int(env, "DOORSTEP_ROUTING_WORKERS", 2),
             routing_time_limit=_float(env, "DOORSTEP_ROUTING_TIME_LIMIT", 1.0),

@@ -135,6 +135,7 @@ async def build_services(settings: Settings, redis: Redis, channels: ChannelRegi
             backoff_cap=settings.outbox_backoff_cap,
             reclaim_idle=settings.outbox_reclaim_idle,
             block_ms=settings.outbox_block_ms,
+            unknown_wait=settings.outbox_unknown_wait,
         ),
         retention_s=int(retention.total_seconds()),
     )

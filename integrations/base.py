@@ -89,12 +89,20 @@ class ChannelError(Exception):
 
 
 class ChannelSendError(ChannelError):
-    """The provider refused the message. `retryable` says whether trying again may help."""
+    """The provider refused the message. `retryable` says whether trying again may help.
 
-    def __init__(self, message: str, *, retryable: bool, code: str | None = None) -> None:
+    `maybe_sent`: the request reached the provider and its answer never came (a
+    timeout in flight): the provider may have accepted it, so a retry should first
+    give its status report a chance to say so (most providers have no idempotency key).
+    """
+
+    def __init__(
+        self, message: str, *, retryable: bool, code: str | None = None, maybe_sent: bool = False
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.code = code
+        self.maybe_sent = maybe_sent
 
 
 class RetryAfter(ChannelSendError):

@@ -71,6 +71,8 @@ class TwilioConfig:
     api_url: str = "https://api.twilio.com"
     default_region: str = "US"
     timeout_s: float = 10.0
+    # Requests in flight at once: the library's aiohttp session pools 100 connections.
+    max_in_flight: int = 100
 
 
 class _HttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # untyped library
@@ -104,6 +106,7 @@ class TwilioChannel:
         self._validator = RequestValidator(config.auth_token)
         self._client: Client | None = None
         self._http: _HttpClient | None = None
+        self._slots = asyncio.Semaphore(config.max_in_flight)
 
     @property
     def name(self) -> str:
@@ -151,10 +154,16 @@ class TwilioChannel:
             params["from_"] = self._address(sender)
         if message.media_urls and not message.template_id:
             params["media_url"] = list(message.media_urls)
+        in_flight = False
         try:
-            # The library does not apply a timeout to async requests: we do.
-            async with asyncio.timeout(self._config.timeout_s):
-                sent = await self._client.messages.create_async(**params)
+            # Waiting for a free connection is not the provider being slow: only the
+            # request itself is timed (the library times nothing). A burst of sends to a
+            # slow provider once timed out in that queue, and sends that had reached
+            # Twilio were sent again.
+            async with self._slots:
+                in_flight = True
+                async with asyncio.timeout(self._config.timeout_s):
+                    sent = await self._client.messages.create_async(**params)
         except RetryAfter:
             raise
         except TwilioRestException as exc:
@@ -163,7 +172,13 @@ class TwilioChannel:
             raise ChannelSendError(
                 f"twilio {exc.status}: {exc.msg}", retryable=retryable, code=code
             ) from exc
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except TimeoutError as exc:
+            raise ChannelSendError(
+                f"twilio did not answer within {self._config.timeout_s:g} s",
+                retryable=True,
+                maybe_sent=in_flight,
+            ) from exc
+        except aiohttp.ClientError as exc:
             raise ChannelSendError(f"twilio unreachable: {exc!r}", retryable=True) from exc
         segments = int(sent.num_segments) if sent.num_segments else None
         return SendResult(provider_id=str(sent.sid), segments=segments)

@@ -26,11 +26,13 @@ ATOMIC = {
     ],
     "record a send / retry / dead-letter (MULTI)": [
         KEYS.message(MESSAGE),
+        KEYS.message_sending(MESSAGE),
         KEYS.outbox(SHARD),
         KEYS.due(SHARD),
         KEYS.dead_letters(SHARD),
     ],
     "move due messages (script)": [KEYS.due(SHARD), KEYS.outbox(SHARD)],
+    "take a message to send (script)": [KEYS.message(MESSAGE), KEYS.message_sending(MESSAGE)],
     "take a reply in (script)": [KEYS.replies_seen(CONV), KEYS.inbox(CONV)],
     "a conversation's state": [
         KEYS.delivery("acme", "d-1"),

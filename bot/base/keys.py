@@ -216,6 +216,11 @@ class Keys:
         """Hash: one outbound message, its status and its history (in its shard's slot)."""
         return f"{self._shard(self.message_shard(message_id))}:m:{message_id}"
 
+    def message_sending(self, message_id: str) -> str:
+        """String: who is sending the message right now (a token with a TTL), in the
+        message's slot: two workers that both hold its entry never both send it."""
+        return f"{self.message(message_id)}:sending"
+
     def message_pattern(self) -> str:
         """A SCAN pattern matching every message hash of every shard (tests, tooling)."""
         return f"{self.prefix}:o:*:m:*"

@@ -30,7 +30,9 @@ Job = Callable[[], Awaitable[object]]
 Body = Callable[[Tick], Awaitable[None]]
 
 BACKOFF_BASE = 0.2
-BACKOFF_CAP = 10.0
+# At most this long between tries: a loop resumes within a few seconds of Redis
+# coming back, however long it was away (a 10 s cap once left senders idle up to 10 s).
+BACKOFF_CAP = 3.0
 
 
 @dataclass

@@ -28,6 +28,8 @@ def twilio_config(settings: Settings, from_number: str | None) -> TwilioConfig:
         messaging_service_sid=settings.twilio_messaging_service_sid,
         from_number=from_number,
         api_url=settings.twilio_api_url,
+        # DOORSTEP_SEND_TIMEOUT: how long one send may wait for the provider's answer.
+        timeout_s=settings.send_timeout,
     )
 
 
@@ -45,7 +47,11 @@ def build_channels(settings: Settings, redis: Redis, keys: Keys) -> ChannelRegis
     media_redis = connect(settings.redis, decode=False, max_connections=16)
     media = MediaStore(media_redis, f"{keys.prefix}:media", settings.public_base_url, ttl)
     registry.media = media
+<<<<<<< HEAD
     registry.register(WebhookChannel(brands.signing_secret, egress_guard(settings)))
+=======
+    registry.register(WebhookChannel(brands.signing_secret, timeout_s=settings.send_timeout))
+>>>>>>> faults
     if settings.sandbox:
         registry.register(SandboxChannel(redis, keys.sandbox()))
     if settings.twilio_account_sid:
@@ -61,6 +67,7 @@ def build_channels(settings: Settings, redis: Redis, keys: Keys) -> ChannelRegis
             webhook_secret=settings.telegram_webhook_secret,
             mode="polling" if settings.telegram_mode == "polling" else "webhook",
             api_url=settings.telegram_api_url,
+            timeout_s=settings.send_timeout,
         )
         registry.register(TelegramChannel(telegram, media))
     return registry

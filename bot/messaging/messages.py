@@ -80,6 +80,9 @@ class OutboxPolicy:
     reclaim_idle: float = 30.0
     batch: int = 64
     block_ms: int = 500
+    # A send that timed out in flight may have been accepted: its retry waits this long
+    # so that the provider's status report (Twilio's carries our id) can record it first.
+    unknown_wait: float = 30.0
 
     def backoff(self, attempt: int, retry_after: float | None = None) -> float:
         """Exponential backoff with equal jitter; a provider's Retry-After is a floor."""

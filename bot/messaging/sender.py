@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import secrets
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from bot.base.logs import log
 from bot.base.metrics import Metrics
 from bot.base.redisconn import TRANSIENT
 from bot.base.store import queue_transcript
+from bot.messaging.claims import TAKE, keep_claimed, lock_ms_for
 from bot.messaging.messages import GROUP, OutboxPolicy, hash_fields
 from bot.messaging.records import load_records, verdicts_for
 from integrations.base import ChannelRegistry, ChannelSendError, OutboundMessage, RetryAfter
@@ -49,6 +51,9 @@ class Sender:
     metrics: Metrics
     policy: OutboxPolicy = field(default_factory=OutboxPolicy)
     retention_s: int = 30 * 86400
+
+    def __post_init__(self) -> None:
+        self._take = self.redis.register_script(TAKE)
 
     async def ensure_group(self, shard: int) -> None:
         try:
@@ -116,40 +121,55 @@ class Sender:
         if not pending:
             await self.redis.xgroup_delconsumer(stream, GROUP, consumer)
 
-    async def _keep_claimed(
-        self, shard: int, consumer: str, entry_ids: list[str], done: set[str]
-    ) -> None:
-        """Reset the idle time of the batch's unfinished entries every third of
-        `reclaim_idle`, so that the reclaimer leaves a live worker's batch alone."""
-        every = max(self.policy.reclaim_idle / 3, 0.05)
-        while True:
-            await asyncio.sleep(every)
-            left = [e for e in entry_ids if e not in done]
-            if not left:
-                return
-            await self.redis.xclaim(
-                self.keys.outbox(shard), GROUP, consumer, min_idle_time=0,
-                message_ids=list[Any](left), justid=True,
-            )  # fmt: skip
-
     async def process(
         self, shard: int, consumer: str, entries: list[tuple[str, dict[Any, Any]]]
     ) -> None:
         """Send a batch: three Redis round trips for the batch, then one per message sent.
 
         Different recipients are sent in parallel; one recipient's messages in order.
-        """
+        The batch's entries are kept claimed from the moment it is read until every send
+        in it has ended, even when one of them fails: a send left running unclaimed
+        would be reclaimed and sent a second time."""
+        done: set[str] = set()
+        keeper = asyncio.create_task(
+            keep_claimed(
+                self.redis,
+                self.keys,
+                shard,
+                consumer,
+                {str(e): str(f.get("id", "")) for e, f in entries},
+                done,
+                self.policy,
+            )
+        )
+        try:
+            await self._process(shard, entries, done)
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await keeper
+
+    async def _process(
+        self, shard: int, entries: list[tuple[str, dict[Any, Any]]], done: set[str]
+    ) -> None:
         pairs = [(str(entry_id), str(fields.get("id", ""))) for entry_id, fields in entries]
         records = await load_records(self.redis, self.keys, [m for _, m in pairs])
         verdicts = await verdicts_for(self.redis, self.keys, self.clock.timestamp(), shard, records)
         to_send: list[tuple[str, dict[str, Any]]] = []
+        in_batch: set[str] = set()
         async with self.redis.pipeline(transaction=True) as pipe:
-            for (entry_id, _), record, verdict in zip(pairs, records, verdicts, strict=True):
+            for (entry_id, message_id), record, verdict in zip(
+                pairs, records, verdicts, strict=True
+            ):
+                if verdict == "send" and message_id in in_batch:
+                    verdict = "ack"  # the same message twice in one batch: sent once
                 if verdict == "send":
                     assert record is not None
+                    in_batch.add(message_id)
                     to_send.append((entry_id, record))
                     continue
                 self._queue_ack(pipe, shard, entry_id)
+                done.add(entry_id)
                 if record is None or verdict == "ack":
                     continue  # unknown, or a replayed entry of a message already handled
                 status = "failed" if verdict == "opted out" else "superseded"
@@ -174,22 +194,19 @@ class Sender:
         by_recipient: dict[str, list[tuple[str, dict[str, Any], int]]] = defaultdict(list)
         for n, (entry_id, record) in enumerate(to_send):
             by_recipient[record["to"]].append((entry_id, record, int(counts[2 * n])))
-        done: set[str] = set()
 
         async def run(items: list[tuple[str, dict[str, Any], int]]) -> None:
             for entry_id, record, attempt in items:
                 await self._send(shard, entry_id, record, attempt)
                 done.add(entry_id)
 
-        keeper = asyncio.create_task(  # noqa: RUF006 - awaited below
-            self._keep_claimed(shard, consumer, [e for e, _ in to_send], done)
+        # Every recipient's sends end before an error of one of them goes up.
+        results = await asyncio.gather(
+            *(run(items) for items in by_recipient.values()), return_exceptions=True
         )
-        try:
-            await asyncio.gather(*(run(items) for items in by_recipient.values()))
-        finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await keeper
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     async def _template(self, record: dict[str, Any]) -> str | None:
         """The approved template to send instead of the text: only when the message has
@@ -204,17 +221,21 @@ class Sender:
         pipe.xack(self.keys.outbox(shard), GROUP, entry_id)
         pipe.xdel(self.keys.outbox(shard), entry_id)
 
-    async def _finish(
-        self, shard: int, entry_id: str, message_id: str, fields: dict[str, Any]
-    ) -> None:
-        fields["updated_at"] = self.clock.timestamp()
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.keys.message(message_id), mapping=hash_fields(fields))
-            self._queue_ack(pipe, shard, entry_id)
-            await pipe.execute()
-
     async def _send(self, shard: int, entry_id: str, record: dict[str, Any], attempt: int) -> None:
         message_id = record["id"]
+        # Why a lock as well as the claimed entry: after a Redis restart or a stall, a
+        # live worker's entry can look idle and be reclaimed while it is being sent.
+        keys = [self.keys.message(message_id), self.keys.message_sending(message_id)]
+        lock_ms = lock_ms_for(self.policy)
+        taken = int(await self._take(keys=keys, args=[secrets.token_hex(8), lock_ms]))
+        if taken == 0:  # sent meanwhile (by another worker, or a status report)
+            async with self.redis.pipeline(transaction=True) as pipe:
+                self._queue_ack(pipe, shard, entry_id)
+                await pipe.execute()
+            return
+        if taken < 0:  # another worker is sending it: its entry is acknowledged by it
+            log.info("outbox.sending_elsewhere", message_id=message_id)
+            return
         try:
             channel = self.channels.get(record["channel"])
             template = await self._template(record)
@@ -302,6 +323,7 @@ class Sender:
                 async with self.redis.pipeline(transaction=True) as pipe:
                     pipe.hset(self.keys.message(message_id), mapping=hash_fields(fields))
                     self._queue_ack(pipe, shard, entry_id)
+                    pipe.delete(self.keys.message_sending(message_id))
                     await pipe.execute()
                 return
             except TRANSIENT:
@@ -335,6 +357,8 @@ class Sender:
             await self._dead(shard, entry_id, record, reason, exc.code)
             return
         retry_after = exc.seconds if isinstance(exc, RetryAfter) else None
+        if exc.maybe_sent:  # the outcome is unknown: let the status report reconcile first
+            retry_after = max(retry_after or 0.0, self.policy.unknown_wait)
         delay = self.policy.backoff(attempt, retry_after)
         due = self.clock.timestamp() + delay
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -352,6 +376,7 @@ class Sender:
             )
             pipe.zadd(self.keys.due(shard), {record["id"]: due})
             self._queue_ack(pipe, shard, entry_id)
+            pipe.delete(self.keys.message_sending(record["id"]))
             await pipe.execute()
         self.metrics.messages.labels(record["type"], record["channel"], "retrying").inc()
         log.warning(
@@ -377,6 +402,7 @@ class Sender:
             )
             pipe.hset(self.keys.message(record["id"]), mapping=hash_fields(fields))
             self._queue_ack(pipe, shard, entry_id)
+            pipe.delete(self.keys.message_sending(record["id"]))
             await pipe.execute()
         self.metrics.messages.labels(record["type"], record["channel"], "failed").inc()
         log.error("outbox.dead_letter", message_id=record["id"], error=reason)
