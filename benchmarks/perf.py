@@ -99,7 +99,7 @@ def cpu_seconds(pid: int) -> float:
 @contextmanager
 def child(args: list[str], log: str, env: dict[str, str] | None = None) -> Iterator[int]:
     with open(log, "w") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)  # noqa: S603
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
         yield proc.pid
     finally:
@@ -222,9 +222,7 @@ async def notify_step(
 ) -> Step:  # fmt: skip
     count = round(rate * seconds)
     tag = f"{svc.name}{rate:.0f}x{first}"
-    bodies = [
-        json.dumps(delivery_event(first + i, tag)).encode() for i in range(count)
-    ]
+    bodies = [json.dumps(delivery_event(first + i, tag)).encode() for i in range(count)]
     async with session.get(f"{twilio}/_arrivals") as resp:
         await resp.read()
     cpu0, rcpu0, cmd0 = cpu_seconds(svc.pid), cpu_seconds(svc.redis_pid), await svc.commands()
@@ -242,7 +240,9 @@ async def notify_step(
     delta["info"] -= 1
     commands = sum(delta.values())
     if os.environ.get("PERF_COMMANDS"):
-        per = ", ".join(f"{k} {v / count:.2f}" for k, v in sorted(delta.items(), key=lambda x: -x[1]))
+        per = ", ".join(
+            f"{k} {v / count:.2f}" for k, v in sorted(delta.items(), key=lambda x: -x[1])
+        )
         print(f"  {svc.name} commands per message: {per}")
     sent_at = {phone(first + i): t for i, t in enumerate(sent)}
     lat = [t - sent_at[to] for to, t in arrivals if to in sent_at]
@@ -361,7 +361,9 @@ def main() -> None:
         ref_redis = stack.enter_context(private_redis(binary))
         tw_port, ds_port, ref_port = free_port(), free_port(), free_port()
         twilio = f"http://127.0.0.1:{tw_port}"
-        stack.enter_context(child([py, __file__, "--fake-twilio", str(tw_port)], "/tmp/perf-tw.log"))
+        stack.enter_context(
+            child([py, __file__, "--fake-twilio", str(tw_port)], "/tmp/perf-tw.log")
+        )
         time.sleep(0.5)
         loop = uvloop.new_event_loop()
         ds_client = Redis.from_url(ds_redis, decode_responses=True)
