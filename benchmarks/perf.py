@@ -11,9 +11,10 @@ rate, p50/p99 latency (event POSTed -> fake Twilio received the message), CPU pe
 message of the service's process and of its redis-server (/proc), Redis commands per
 message (INFO commandstats deltas), and Doorstep / reference ratios.
 
-Replies (`--replies`, needs the Rasa model): see benchmarks/perf_replies.py.
+Replies (`--replies`, needs the trained Rasa model): benchmarks/perf_replies.py.
 
-    python benchmarks/perf.py [--rates 100,200,400,600,800] [--seconds 4] [--replies]
+    python benchmarks/perf.py [--rates 100,200,400,600,800,1000] [--seconds 4]
+                              [--replies [--reply-rates 10,25,50]] [--no-notify]
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def phone(n: int) -> str:
 class TimedTwilio(FakeTwilio):
     """The tests' fake Twilio API, noting when each message arrived (by recipient)."""
 
-    arrivals: list[tuple[str, float]]
+    arrivals: list[tuple[str, float, str]]
 
     def app(self) -> web.Application:
         self.arrivals = []
@@ -73,7 +74,8 @@ class TimedTwilio(FakeTwilio):
         arrived = time.time()
         response = await super().create(request)
         self.requests.clear()  # keeps memory flat over a long run
-        self.arrivals.append((str((await request.post()).get("To", "")), arrived))
+        form = await request.post()
+        self.arrivals.append((str(form.get("To", "")), arrived, str(form.get("Body", ""))[:90]))
         return response
 
     async def take_arrivals(self, _request: web.Request) -> web.Response:
@@ -232,7 +234,7 @@ async def notify_step(
     while len(arrivals) < count and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
         async with session.get(f"{twilio}/_arrivals") as resp:
-            arrivals += [tuple(a) for a in await resp.json()]
+            arrivals += [(a[0], a[1]) for a in await resp.json()]
     cpu = cpu_seconds(svc.pid) - cpu0
     rcpu = cpu_seconds(svc.redis_pid) - rcpu0
     cmd1 = await svc.commands()
@@ -348,6 +350,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--replies", action="store_true", help="also the replies benchmark")
     parser.add_argument("--no-notify", action="store_true")
+    parser.add_argument("--reply-rates", default="10,25,50")
     parser.add_argument("--fake-twilio", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.fake_twilio:
@@ -362,24 +365,38 @@ def main() -> None:
         tw_port, ds_port, ref_port = free_port(), free_port(), free_port()
         twilio = f"http://127.0.0.1:{tw_port}"
         stack.enter_context(
-            child([py, __file__, "--fake-twilio", str(tw_port)], "/tmp/perf-tw.log")
+            child([py, __file__, "--fake-twilio", str(tw_port)], f"/tmp/perf-{os.getpid()}-tw.log")
         )
         time.sleep(0.5)
         loop = uvloop.new_event_loop()
         ds_client = Redis.from_url(ds_redis, decode_responses=True)
         loop.run_until_complete(bench_brand(ds_client))
-        env = doorstep_env(ds_port, ds_redis, twilio, {})
+        extra: dict[str, str] = {}
+        rasa = None
+        if args.replies:
+            from bot.nlu.model import model_path, start_server
+            from bot.nlu.model import wait_ready as rasa_ready
+
+            model = model_path()
+            if not model.exists():  # another checkout's model: the newest in the cache
+                model = max(model.parent.glob("doorstep-*.tar.gz"), key=lambda p: p.stat().st_mtime)
+                print(f"(no model for this checkout's nlu/; using {model.name})", flush=True)
+            rasa = start_server(model, free_port(), log_path=Path("/tmp/perf-rasa.log"))
+            stack.callback(rasa.stop)
+            rasa_ready(rasa, timeout_s=float(os.environ.get("PERF_RASA_WAIT_S", "900")))
+            extra = {"RASA_URL": rasa.url, "RASA_TOKEN": rasa.token}
+        env = doorstep_env(ds_port, ds_redis, twilio, extra)
         ds_pid = stack.enter_context(
             child(
                 [py, *os.environ.get("PERF_PROFILE", "").split(), "-m", "bot.cli", "serve"],
-                "/tmp/perf-doorstep.log",
+                f"/tmp/perf-{os.getpid()}-doorstep.log",
                 env,
             )
         )
         ref_pid = stack.enter_context(
             child(
                 [py, str(ROOT / "benchmarks/perf_reference.py"), str(ref_port), ref_redis, twilio],
-                "/tmp/perf-reference.log",
+                f"/tmp/perf-{os.getpid()}-reference.log",
             )
         )
         ds = Service("doorstep", f"http://127.0.0.1:{ds_port}", ds_pid, ds_client)
@@ -389,10 +406,12 @@ def main() -> None:
         )  # fmt: skip
         if not args.no_notify:
             loop.run_until_complete(run_notify(args, ds, ref, twilio))
-        if args.replies:
+        if rasa is not None:
             from benchmarks import perf_replies
 
-            loop.run_until_complete(perf_replies.run(args, ds, twilio))
+            loop.run_until_complete(
+                perf_replies.run(args, ds, twilio, rasa.url, rasa.token, rasa.process.pid)
+            )
 
 
 if __name__ == "__main__":
