@@ -24,15 +24,11 @@ NLU_DIR = ROOT / "nlu"
 RASA_VENV = ROOT / ".venv-rasa"
 
 
-# One thread per pool, and none of them spinning while it waits for work.
+# One thread per pool (benchmarks/nlu.py starts its server with the same).
 SERVING_THREADS = {
     "TF_NUM_INTRAOP_THREADS": "1",
     "TF_NUM_INTEROP_THREADS": "1",
     "OMP_NUM_THREADS": "1",
-    "OMP_WAIT_POLICY": "PASSIVE",
-    "KMP_BLOCKTIME": "0",
-    "OPENBLAS_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
     "DOORSTEP_NLU_THREADS": "1",
 }
 
@@ -125,12 +121,11 @@ def rasa_env(serving: bool = False) -> dict[str, str]:
 
     Telemetry and error reporting off: customers' words and our model's details must
     not leave the deployment (Rasa reports usage to its servers unless told not to).
-    A serving process runs every thread pool it has on one thread that does not spin
-    (TensorFlow's intra- and inter-op pools, OpenMP, the BLAS under numpy/scikit-learn,
-    ONNX Runtime through `DOORSTEP_NLU_THREADS`): a parse is a short message, and their
-    default pools spin on every core for it (35-50 ms of CPU for 13 ms of wall time).
-    More throughput comes from more Rasa processes (RASA_URL takes several). Values
-    already in the environment win."""
+    A serving process runs TensorFlow, OpenMP and ONNX Runtime (`DOORSTEP_NLU_THREADS`)
+    on one thread each: a parse is a short message, and their default pools spin on
+    every core for it (35-50 ms of CPU for 13 ms of wall time). More throughput comes
+    from more Rasa processes (RASA_URL takes several). Values already in the
+    environment win."""
     env = os.environ | {"RASA_TELEMETRY_ENABLED": "false"}
     if serving:
         for name, value in SERVING_THREADS.items():
