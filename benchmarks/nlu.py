@@ -30,16 +30,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.devrun import free_port  # noqa: E402
-from bot.nlu.model import ensure_model, start_server, wait_ready  # noqa: E402
+from bot.nlu.model import SERVING_THREADS, ensure_model, start_server, wait_ready  # noqa: E402
 from integrations.rasa import RasaClient  # noqa: E402
 
-# The thread pools of the `rasa run` process, as the service sets them (bot/nlumodel.py).
-RASA_THREAD_ENV = {
-    "TF_NUM_INTRAOP_THREADS": "1",
-    "TF_NUM_INTEROP_THREADS": "1",
-    "OMP_NUM_THREADS": "1",
-    "DOORSTEP_NLU_THREADS": "1",
-}
+# The thread pools of the `rasa run` process, as the service sets them (bot/nlu/model.py).
+RASA_THREAD_ENV = SERVING_THREADS
 
 MESSAGES_ES = [
     "¿dónde está mi paquete?",

@@ -297,3 +297,41 @@ def test_circuit_breaker_lets_one_trial_through_after_the_pause() -> None:
     now[0] = 22
     breaker.success()
     assert breaker.state == "closed"
+
+
+async def test_parses_spread_over_several_servers_and_fail_over_when_one_stops() -> None:
+    """RASA_URL with two servers: a burst is shared between them; when one stops
+    answering, every parse is still answered (by the other), and once its circuit is
+    open the stopped one is not tried again."""
+    calls = {"a": 0, "b": 0}
+
+    def server(name: str) -> web.Application:
+        lock = asyncio.Lock()  # each parses one message at a time, like Rasa on a core
+
+        async def parse(request: web.Request) -> web.Response:
+            calls[name] += 1
+            async with lock:
+                await asyncio.sleep(0.01)
+            return parsed(name, 0.9)
+
+        app = web.Application()
+        app.router.add_post("/model/parse", parse)
+        return app
+
+    a, b = TestServer(server("a")), TestServer(server("b"))
+    await a.start_server()
+    await b.start_server()
+    urls = f"{a.make_url('/')},{b.make_url('/')}"
+    client = RasaClient(aiohttp.ClientSession(), urls, "t", max_in_flight=1, timeout_s=1)
+    try:
+        results = await asyncio.gather(*(client.parse(f"hi {n}") for n in range(20)))
+        assert {r.intent for r in results} == {"a", "b"}
+        assert calls["a"] >= 5 and calls["b"] >= 5
+        await b.close()  # the second server goes away
+        before_a = calls["a"]
+        results = [await client.parse(f"hi again {n}") for n in range(12)]
+        assert [r.intent for r in results] == ["a"] * 12
+        assert calls["a"] == before_a + 12
+    finally:
+        await client.close()
+        await a.close()

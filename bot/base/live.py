@@ -25,6 +25,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import RedisCluster
 
 from bot.base.keys import Keys
 
@@ -89,12 +90,25 @@ def queue_tracking(pipe: Pipeline, keys: Keys, brand_id: str, delivery_ids: Iter
 
 
 async def execute(pipe: Pipeline, redis: Redis, keys: Keys) -> list[Any]:
-    """Run a pipeline, then tell the tracking pages of what it changed."""
-    noted = _NOTED.pop(pipe, {})
-    result: list[Any] = await pipe.execute()
+    """Run a pipeline, then tell the tracking pages of what it changed.
+
+    On one Redis node the PUBLISH rides at the end of the pipeline itself (one round
+    trip; a page still hears only once the writes before it are applied); a Cluster
+    client refuses PUBLISH in a pipeline, so there it follows."""
+    noted = {brand: ids for brand, ids in _NOTED.pop(pipe, {}).items() if ids}
+    if noted and not isinstance(redis, RedisCluster):
+        for brand_id, ids in sorted(noted.items()):
+            pipe.publish(keys.tracking_updates(), _tracking_update(brand_id, ids))
+        result: list[Any] = await pipe.execute()
+        return result[: len(result) - len(noted)]
+    result = await pipe.execute()
     for brand_id, ids in sorted(noted.items()):
         await tell_tracking(redis, keys, brand_id, ids)
     return result
+
+
+def _tracking_update(brand_id: str, delivery_ids: Iterable[str]) -> str:
+    return json.dumps({"b": brand_id, "d": sorted(set(delivery_ids))})
 
 
 async def tell_tracking(
@@ -103,4 +117,4 @@ async def tell_tracking(
     """Tell the open tracking pages of these deliveries to look again."""
     ids = sorted(set(delivery_ids))
     if ids:
-        await redis.publish(keys.tracking_updates(), json.dumps({"b": brand_id, "d": ids}))
+        await redis.publish(keys.tracking_updates(), _tracking_update(brand_id, ids))

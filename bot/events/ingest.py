@@ -110,8 +110,8 @@ class EventService:
         try:
             steps = Steps(self.redis, self.keys, self.acks)
             ids = await self.handlers[event.type](brand, event, origin, steps)
+            steps.finish(key, "done", ex=int(EVENT_TTL.total_seconds()))
             await steps.run()
-            await self.redis.set(key, "done", ex=int(EVENT_TTL.total_seconds()))
         except BaseException:
             # Shielded: a cancelled request still releases its mark.
             await asyncio.shield(self._release(keys=[key], args=[mark]))

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from bot.base.brands import BrandSettings
 from bot.base.steps import Steps
-from bot.base.store import DeliveryRecord, address_hash
+from bot.base.store import DeliveryRecord, address_hash, get_many
 from bot.events.models import DeliveryCreatedEvent, StopCompletedEvent
 from bot.events.on_route import nearby
 from bot.messaging.notify import Notice, eta_key
@@ -25,7 +25,6 @@ async def delivery_created(
 ) -> list[str]:
     data = event.data
     channel, contact = svc.pick_channel(brand, event)
-    existing = await svc.store.get_delivery(brand.brand_id, data.delivery_id)
     record = DeliveryRecord(
         brand_id=brand.brand_id,
         delivery_id=data.delivery_id,
@@ -39,10 +38,18 @@ async def delivery_created(
         locale=brand.locale_for(data.customer),
         created_at=svc.clock.now(),
     )
-    if existing is None:  # a place the customer asked us to keep for this address
-        saved = await svc.redis.get(svc.keys.saved_place(brand.brand_id, address_hash(record)))
-        if saved is not None:
-            record = record.model_copy(update={"safe_place": str(saved)})
+    # One round trip for what the event reads: the delivery as we know it, and a place
+    # the customer asked us to keep for this address (used for a new delivery).
+    raw, saved = await get_many(
+        svc.redis,
+        [
+            svc.keys.delivery(brand.brand_id, data.delivery_id),
+            svc.keys.saved_place(brand.brand_id, address_hash(record)),
+        ],
+    )
+    existing = None if raw is None else DeliveryRecord.model_validate_json(raw)
+    if existing is None and saved is not None:
+        record = record.model_copy(update={"safe_place": saved})
     if existing is not None:  # an update of the order: keep what has happened since
         record = existing.model_copy(
             update={

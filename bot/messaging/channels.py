@@ -47,11 +47,9 @@ def build_channels(settings: Settings, redis: Redis, keys: Keys) -> ChannelRegis
     media_redis = connect(settings.redis, decode=False, max_connections=16)
     media = MediaStore(media_redis, f"{keys.prefix}:media", settings.public_base_url, ttl)
     registry.media = media
-<<<<<<< HEAD
-    registry.register(WebhookChannel(brands.signing_secret, egress_guard(settings)))
-=======
-    registry.register(WebhookChannel(brands.signing_secret, timeout_s=settings.send_timeout))
->>>>>>> faults
+    registry.register(
+        WebhookChannel(brands.signing_secret, egress_guard(settings), settings.send_timeout)
+    )
     if settings.sandbox:
         registry.register(SandboxChannel(redis, keys.sandbox()))
     if settings.twilio_account_sid:

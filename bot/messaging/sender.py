@@ -1,9 +1,10 @@
 """Sending what is in the outbox: read a shard's stream, send each message once, retry or give up.
 
 Per batch: one pipeline loads the messages, one checks supersession and opt-outs,
-one marks them `sending`; each send then records the provider id and acknowledges
-the stream entry in one transaction (in the shard's slot), so a message the provider
-accepted is never sent again; the transcript and the provider-id index follow. While
+one marks them `sending`; the sends then record their provider ids and acknowledge
+their stream entries in one transaction per group of sends finished together (in the
+shard's slot, `Recorder`), so a message the provider accepted is never sent again;
+the transcript and the provider-id index follow. While
 a batch is in hand its entries' idle time is kept fresh, so a slow provider (seconds
 per answer, one recipient's messages in order) never makes the reclaimer hand them
 to a second worker. Failures wait in the shard's due set with backoff (honouring
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import secrets
 import time
 from collections import defaultdict
@@ -27,19 +27,13 @@ from redis.exceptions import ResponseError
 
 from bot.base.clock import Clock
 from bot.base.keys import Keys
-from bot.base.live import execute
 from bot.base.logs import log
 from bot.base.metrics import Metrics
-from bot.base.redisconn import TRANSIENT
-from bot.base.store import queue_transcript
 from bot.messaging.claims import TAKE, keep_claimed, lock_ms_for
 from bot.messaging.messages import GROUP, OutboxPolicy, hash_fields
+from bot.messaging.recorder import Recorder, Sent
 from bot.messaging.records import load_records, verdicts_for
 from integrations.base import ChannelRegistry, ChannelSendError, OutboundMessage, RetryAfter
-
-# How long a sender keeps trying to record a send the provider took (a Sentinel or
-# Cluster failover takes 2-10 s) before it lets the message be sent again.
-RECORD_PATIENCE_S = 20.0
 
 
 @dataclass
@@ -51,6 +45,14 @@ class Sender:
     metrics: Metrics
     policy: OutboxPolicy = field(default_factory=OutboxPolicy)
     retention_s: int = 30 * 86400
+    _recorders: dict[int, Recorder] = field(default_factory=dict)
+
+    def _recorder(self, shard: int) -> Recorder:
+        recorder = self._recorders.get(shard)
+        if recorder is None:
+            recorder = Recorder(self.redis, self.keys, shard, self.retention_s)
+            self._recorders[shard] = recorder
+        return recorder
 
     def __post_init__(self) -> None:
         self._take = self.redis.register_script(TAKE)
@@ -124,7 +126,7 @@ class Sender:
     async def process(
         self, shard: int, consumer: str, entries: list[tuple[str, dict[Any, Any]]]
     ) -> None:
-        """Send a batch: three Redis round trips for the batch, then one per message sent.
+        """Send a batch: three Redis round trips for the batch, then one per group of sends.
 
         Different recipients are sent in parallel; one recipient's messages in order.
         The batch's entries are kept claimed from the moment it is read until every send
@@ -285,19 +287,10 @@ class Sender:
             fields["segments"] = result.segments
         if result.status == "delivered":
             fields["delivered_at"] = now
-        # One transaction in the shard's slot: the provider id (so a retry is a no-op)
-        # and the ack. Then, in other slots, the provider-id index (status callbacks) and
-        # the transcript: if the process dies between the two, the message stays sent.
-        await self._record_sent(shard, entry_id, message_id, fields)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.set(
-                self.keys.provider_message(record["channel"], result.provider_id),
-                message_id,
-                ex=self.retention_s,
-            )
-            if record.get("delivery_id"):
-                self._queue_transcript(pipe, record, now)
-            await execute(pipe, self.redis, self.keys)  # and the tracking page is told
+        # The provider id (so a retry is a no-op) and the ack, in the shard's slot, then
+        # the provider-id index and the transcript: written with the shard's other sends
+        # finished meanwhile (group commit, `Recorder`).
+        await self._recorder(shard).record(Sent(entry_id, record, fields, result.provider_id, now))
         log.info(
             "outbox.sent",
             message_id=message_id,
@@ -305,47 +298,6 @@ class Sender:
             channel=record["channel"],
             to=record["to"],
             attempt=attempt,
-        )
-
-    async def _record_sent(
-        self, shard: int, entry_id: str, message_id: str, fields: dict[str, Any]
-    ) -> None:
-        """Record a send the provider took, trying for longer than a failover lasts.
-
-        Until it is recorded the message would be reclaimed and sent again: a master
-        killed mid-burst made every send in hand a duplicate (`tests/test_failover.py`)
-        when this gave up after the client's few quick retries. The new master has the
-        entry pending (replicated), so the ack lands there."""
-        deadline = time.monotonic() + RECORD_PATIENCE_S
-        pause = 0.2
-        while True:
-            try:
-                async with self.redis.pipeline(transaction=True) as pipe:
-                    pipe.hset(self.keys.message(message_id), mapping=hash_fields(fields))
-                    self._queue_ack(pipe, shard, entry_id)
-                    pipe.delete(self.keys.message_sending(message_id))
-                    await pipe.execute()
-                return
-            except TRANSIENT:
-                if time.monotonic() + pause > deadline:
-                    raise
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 1.0)
-
-    def _queue_transcript(self, pipe: Any, record: dict[str, Any], at: float) -> None:
-        """What the customer actually received, for the conversation view."""
-        entry = json.dumps(
-            {
-                "dir": "out",
-                "type": record["type"],
-                "text": record["text"],
-                "media": record["media"],
-                "at": at,
-                "message_id": record["id"],
-            }
-        )
-        queue_transcript(
-            pipe, self.keys, record["brand_id"], record["delivery_id"], entry, self.retention_s
         )
 
     async def _failed_attempt(

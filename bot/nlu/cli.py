@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import aiohttp
-
-from bot.config import Settings
-from bot.nlu.model import NLUBuildError, ensure_model, model_path, training_log
-from integrations.rasa import NLUUnavailable, RasaClient
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 
 async def _parse(text: str, at: datetime, zone: str, settings: Settings) -> dict[str, Any]:
     # Imported here: the whole conversation engine is not needed by `resolve-time` and
     # the other commands, which start faster without it.
+    import aiohttp
+
     from bot.replies.conversation.engine import time_window, window_json
+    from integrations.rasa import RasaClient
 
     url = settings.nlu_url or "http://127.0.0.1:5005"
     async with aiohttp.ClientSession() as session:
@@ -31,6 +30,8 @@ async def _parse(text: str, at: datetime, zone: str, settings: Settings) -> dict
 
 def cmd_parse(args: argparse.Namespace, settings: Settings) -> int:
     """Print {intent, confidence, entities, time_window} for one message."""
+    from integrations.rasa import NLUUnavailable
+
     try:
         ZoneInfo(args.tz)
         at = datetime.fromisoformat(args.at) if args.at else datetime.now(UTC)
@@ -39,6 +40,8 @@ def cmd_parse(args: argparse.Namespace, settings: Settings) -> int:
     except (ZoneInfoNotFoundError, ValueError) as exc:
         print(json.dumps({"error": f"bad --at or --tz: {exc}"}), file=sys.stderr)
         return 2
+    import asyncio
+
     try:
         out = asyncio.run(_parse(args.text, at, args.tz, settings))
     except NLUUnavailable as exc:
@@ -52,6 +55,8 @@ def cmd_parse(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     """Train the model if nlu/config.yml or nlu/data changed; print its path."""
+    from bot.nlu.model import NLUBuildError, ensure_model, model_path, training_log
+
     if not model_path().exists():
         print(
             "training the NLU model (20-40 minutes on 2 cores; only when nlu/ changed;"

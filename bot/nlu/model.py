@@ -24,6 +24,15 @@ NLU_DIR = ROOT / "nlu"
 RASA_VENV = ROOT / ".venv-rasa"
 
 
+# One thread per pool (benchmarks/nlu.py starts its server with the same).
+SERVING_THREADS = {
+    "TF_NUM_INTRAOP_THREADS": "1",
+    "TF_NUM_INTEROP_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "DOORSTEP_NLU_THREADS": "1",
+}
+
+
 class NLUBuildError(RuntimeError):
     """Rasa is not installed, or training / serving failed; the message says which."""
 
@@ -123,14 +132,15 @@ def rasa_env(serving: bool = False) -> dict[str, str]:
 
     Telemetry and error reporting off: customers' words and our model's details must
     not leave the deployment (Rasa reports usage to its servers unless told not to).
-    A serving process runs TensorFlow and OpenMP on one thread each: a parse is a short
-    message, and their default pools spin on every core for it (35-50 ms of CPU for
-    13 ms of wall time); more throughput comes from more Rasa processes (RASA_URL).
-    Values already in the environment win."""
+    A serving process runs TensorFlow, OpenMP and ONNX Runtime (`DOORSTEP_NLU_THREADS`)
+    on one thread each: a parse is a short message, and their default pools spin on
+    every core for it (35-50 ms of CPU for 13 ms of wall time). More throughput comes
+    from more Rasa processes (RASA_URL takes several). Values already in the
+    environment win."""
     env = os.environ | {"RASA_TELEMETRY_ENABLED": "false"}
     if serving:
-        for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
-            env.setdefault(name, "1")
+        for name, value in SERVING_THREADS.items():
+            env.setdefault(name, value)
     return env
 
 
