@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bot import ops
-from bot.agents import admin, canned_web, desk_web
+from bot.agents import admin, canned_web, desk_web, logins_web
 from bot.agents import web as console
 from bot.base.httperrors import METRICS, error_middleware
 from bot.base.keys import Keys, shared_secret
@@ -148,6 +148,7 @@ def _add_routes(
     app.add_routes(sandbox_web.routes)
     app.add_routes(console.routes)
     app.add_routes(admin.routes)
+    app.add_routes(logins_web.routes)
     app.add_routes(desk_web.routes)
     app.add_routes(canned_web.routes)
     app.add_routes(sandbox_web.static_routes())
