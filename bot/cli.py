@@ -16,6 +16,7 @@ from typing import Any, Literal
 from aiohttp import web
 from redis.asyncio import Redis
 
+from bot.agents import tokens_cli
 from bot.base.brands import BrandSettings, BrandStore
 from bot.base.logs import configure_logging
 from bot.base.redisconn import close, connect
@@ -143,7 +144,7 @@ def cmd_brand_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _agent_create(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.agents.accounts import AccountStore, Agent
+    from bot.agents.accounts import AccountExists, AccountStore, Agent
 
     password = os.environ.get("DOORSTEP_AGENT_PASSWORD") or getpass.getpass("Password: ")
     async with _redis(settings) as redis:
@@ -154,7 +155,11 @@ async def _agent_create(args: argparse.Namespace, settings: Settings) -> int:
         agent = Agent(
             brand_id=args.brand_id, username=args.username, name=args.name, role=args.role
         )
-        await AccountStore(redis, keys).create(agent, password)
+        try:
+            await AccountStore(redis, keys).create(agent, password, replace=args.reset_password)
+        except AccountExists:
+            print(f"agent {args.username!r} exists (use --reset-password)", file=sys.stderr)
+            return 2
         print(json.dumps(agent.model_dump()))
         return 0
 
@@ -191,7 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("username")
     agent.add_argument("--name", required=True)
     agent.add_argument("--role", choices=["agent", "admin"], default="agent")
+    agent.add_argument(
+        "--reset-password", action="store_true", help="set a new password for an existing agent"
+    )
     agent.set_defaults(func=cmd_agent_create)
+    tokens_cli.add_parsers(sub)
     route_cli.add_parser(sub)
     nlucli.add_parsers(sub)
     resolve = sub.add_parser(

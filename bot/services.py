@@ -219,7 +219,7 @@ async def build_services(settings: Settings, redis: Redis, channels: ChannelRegi
         tracking,
         TrackingHub(redis, keys),
         SecondFactor(redis, keys, secret),
-        LoginThrottle(redis, keys, metrics),
+        LoginThrottle(redis, keys, metrics, clock),
     )
 
 

@@ -19,6 +19,7 @@ import re
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 MAX_DEPTH = 32  # nested objects/arrays; no payload of ours comes near
 MAX_INT_DIGITS = 32  # an int64 has 19; anything longer is not a count or an id
@@ -142,7 +143,7 @@ async def read_form(request: web.Request) -> dict[str, str]:
         form = await request.post()
     except web.HTTPRequestEntityTooLarge:
         raise
-    except (ValueError, UnicodeDecodeError, AssertionError) as exc:
+    except (ValueError, AssertionError, HttpProcessingError) as exc:
         raise BodyError("invalid_form", f"the form cannot be read: {exc}") from None
     fields: dict[str, str] = {}
     for key, value in form.items():

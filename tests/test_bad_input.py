@@ -86,7 +86,8 @@ async def test_every_kind_of_bad_body_is_a_400_on_every_json_route(
         ("PUT", "/console/api/admin/templates/eta", admin),
         ("POST", "/console/api/agents", admin),
         ("POST", "/console/api/tokens", admin),
-        ("POST", "/console/api/canned", admin),
+        ("PUT", "/console/api/admin/canned/greet", admin),
+        ("POST", "/console/api/admin/canned/preview", admin),
         ("PUT", "/console/api/desk/me", admin),
         ("POST", "/v1/routing/optimize", DEMO_KEY),
         ("POST", "/v1/routing/windows", DEMO_KEY),
@@ -116,9 +117,11 @@ async def test_the_sandbox_and_its_phone_refuse_bad_bodies(
 ) -> None:
     assert services.sandbox is not None
     token = {"X-Sandbox-Token": services.sandbox.token}
-    resp = await client.post("/sandbox/api/clock", data=NESTED, headers=token)
+    resp = await client.post("/sandbox/api/demo/clock", data=NESTED, headers=token)
     assert resp.status == 400 and (await resp.json())["error"] == "too_deep"
-    resp = await client.post("/sandbox/phone/+12125550142/messages", data=BAD_UTF8, headers=token)
+    resp = await client.post(
+        "/sandbox/api/phones/+12125550142/messages", data=BAD_UTF8, headers=token
+    )
     assert resp.status == 400
 
 
@@ -152,7 +155,7 @@ async def test_non_ascii_credentials_are_refused_not_crashed(
 async def test_signature_headers_with_bad_bytes_or_a_huge_timestamp(
     client: Client, services: Services
 ) -> None:
-    secret = await services.brands.rotate_signing_secret("demo")
+    secret = await services.brands.set_signing_secret("demo")
     body = json.dumps(f.delivery_created("d1")).encode()
     good = signed_headers(secret, body)
     auth = [(b"Authorization", b"Bearer demo-key"), (b"Content-Type", b"application/json")]
@@ -271,6 +274,8 @@ async def test_twilio_webhook_refuses_bad_signature_bytes_and_bad_num_media(
         assert "NumMedia" in (await resp.json())["detail"]
     started = time.monotonic()
     resp = await providers.post(
-        path, data=params, headers={"X-Twilio-Signature": _twilio_signature(providers, path, params)}
+        path,
+        data=params,
+        headers={"X-Twilio-Signature": _twilio_signature(providers, path, params)},
     )
     assert resp.status == 200 and time.monotonic() - started < 5

@@ -8,18 +8,19 @@ address waits, its attempts are refused before the password is checked (no argon
 spent, no guess tested), with the seconds left. A right password clears the account's
 count (not the address's: one valid account must not launder an attacker's address).
 
-The counts live in Redis, so every HTTP process enforces the same limits.
+The counts live in Redis, so every HTTP process enforces the same limits. Time is the
+service's clock (which only the sandbox can move).
 """
 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from typing import Literal
 
 from redis.asyncio import Redis
 
+from bot.base.clock import Clock
 from bot.base.keys import Keys
 from bot.base.metrics import Metrics
 
@@ -71,17 +72,18 @@ def wait_after(failures: int, policy: Policy) -> tuple[Literal["delay", "locked"
 
 
 class LoginThrottle:
-    def __init__(self, redis: Redis, keys: Keys, metrics: Metrics) -> None:
+    def __init__(self, redis: Redis, keys: Keys, metrics: Metrics, clock: Clock) -> None:
         self._redis = redis
         self._keys = keys
         self._metrics = metrics
+        self._clock = clock
 
     def _targets(self, brand_id: str, username: str, address: str) -> list[tuple[Kind, str]]:
         return [("account", f"{brand_id}/{username}"), ("address", address)]
 
     async def refusal(self, brand_id: str, username: str, address: str) -> Refusal | None:
         """Why not to check this attempt's password now, if there is a reason."""
-        now = time.time()
+        now = self._clock.timestamp()
         for kind, who in self._targets(brand_id, username, address):
             state = await self._redis.hgetall(self._keys.login_failures(kind, who))
             until = float(state.get("until") or 0)
@@ -92,7 +94,7 @@ class LoginThrottle:
         return None
 
     async def failed(self, brand_id: str, username: str, address: str) -> None:
-        now = time.time()
+        now = self._clock.timestamp()
         for kind, who in self._targets(brand_id, username, address):
             key = self._keys.login_failures(kind, who)
             self._metrics.login_failures.labels(kind).inc()
@@ -118,12 +120,12 @@ class LoginThrottle:
         who = f"{brand_id}/{username}"
         removed = await self._redis.delete(self._keys.login_failures("account", who))
         await self._redis.zrem(self._keys.login_locks(), f"account:{who}")
-        await self._publish_gauge(time.time())
+        await self._publish_gauge(self._clock.timestamp())
         return bool(removed)
 
     async def throttled(self, brand_id: str) -> list[Throttled]:
         """The brand's accounts that wait or are locked now."""
-        now = time.time()
+        now = self._clock.timestamp()
         names = await self._redis.zrangebyscore(self._keys.login_locks(), now, "+inf")
         found = []
         for name in names:
