@@ -11,7 +11,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from bot import ops
+from bot import openapi, ops
 from bot.agents import admin, canned_web, desk_web, logins_web
 from bot.agents import web as console
 from bot.base.httperrors import METRICS, error_middleware
@@ -144,6 +144,7 @@ def _add_routes(
 ) -> None:
     """The API, the pages and every channel's webhooks (all but a worker's routes)."""
     app.add_routes(api.routes)
+    app.add_routes(openapi.routes)
     app.add_routes(routing_api.routes)
     app.add_routes(sandbox_web.routes)
     app.add_routes(console.routes)

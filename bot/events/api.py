@@ -15,7 +15,6 @@ from bot.config import Settings
 from bot.events.auth import authenticate, verify_signature
 from bot.events.ingest import EventService
 from bot.events.models import EventError, parse_event
-from bot.events.openapi import openapi_document
 from bot.messaging.outbox import Outbox
 from integrations.wire import BodyError, parse_object
 
@@ -128,8 +127,3 @@ async def get_delivery(request: web.Request) -> web.Response:
     body["messages"] = [_public(m) for m in messages]
     body["tracking_events"] = await services.store.tracking_events(brand.brand_id, delivery_id)
     return web.json_response(body)
-
-
-@routes.get("/v1/openapi.json")
-async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document(request.app[SERVICES].settings.public_base_url))
