@@ -25,16 +25,18 @@ from tests.helpers import DEMO_KEY, Client, post_event
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 
 
-def _fuzz(doc: dict[str, Any], base_url: str, token: str) -> tuple[list[str], dict[str, set[int]]]:
-    """Run every operation's examples (in a thread: the server shares the test's loop);
-    the 5xx answers, and the statuses each operation gave."""
-    schema = schemathesis.openapi.from_dict(doc)
-    failures: list[str] = []
-    statuses: dict[str, set[int]] = {}
-    for result in schema.get_all_operations():
-        operation = result.ok()  # type: ignore[union-attr]  # an invalid schema raises here
+class Fuzz:
+    """The answers seen: the 5xx ones in full, and each operation's statuses."""
+
+    def __init__(self, base_url: str, token: str) -> None:
+        self.base_url = base_url
+        self.token = token
+        self.failures: list[str] = []
+        self.statuses: dict[str, set[int]] = {}
+
+    def operation(self, operation: Any) -> None:
         console = operation.path.startswith("/console/")
-        auth = {"Authorization": f"Bearer {token}"} if console else dict(DEMO_KEY)
+        headers = {"Authorization": f"Bearer {self.token}"} if console else dict(DEMO_KEY)
         name = f"{operation.method.upper()} {operation.path}"
 
         @given(case=operation.as_strategy())
@@ -45,19 +47,24 @@ def _fuzz(doc: dict[str, Any], base_url: str, token: str) -> tuple[list[str], di
             suppress_health_check=list(HealthCheck),
             database=None,
         )
-        def run(case: Any, headers: dict[str, str] = auth, name: str = name) -> None:
+        def run(case: Any) -> None:
             if isinstance(case.body, dict) and "time_limit" in case.body:
                 case.body["time_limit"] = 0.05  # the solver's budget is not what is tested
-            response = case.call(base_url=base_url, headers=headers, timeout=30)
-            statuses.setdefault(name, set()).add(response.status_code)
+            response = case.call(base_url=self.base_url, headers=headers, timeout=30)
+            self.statuses.setdefault(name, set()).add(response.status_code)
             if response.status_code >= 500:
-                failures.append(
+                self.failures.append(
                     f"{case.method} {case.formatted_path} -> {response.status_code}: "
                     f"{str(case.body)[:300]!r} {response.text[:300]}"
                 )
 
         run()
-    return failures, statuses
+
+    def everything(self, doc: dict[str, Any]) -> Fuzz:
+        """Every operation's examples (in a thread: the server shares the test's loop)."""
+        for result in schemathesis.openapi.from_dict(doc).get_all_operations():
+            self.operation(result.ok())  # type: ignore[union-attr]  # an invalid schema raises
+        return self
 
 
 @pytest.mark.timeout(900)
@@ -71,7 +78,8 @@ async def test_no_generated_request_is_a_server_error(client: Client, services: 
         doc["paths"]
     )
     base_url = str(client.make_url("")).rstrip("/")
-    failures, statuses = await asyncio.to_thread(_fuzz, doc, base_url, token)
+    fuzz = await asyncio.to_thread(Fuzz(base_url, token).everything, doc)
+    failures, statuses = fuzz.failures, fuzz.statuses
     assert failures == [], "\n".join(failures[:20])
     # Every operation was reached, and the credentials got past authentication.
     assert len(statuses) == sum(len(ops) for ops in doc["paths"].values())

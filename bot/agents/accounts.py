@@ -19,6 +19,7 @@ import hmac
 import json
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -30,6 +31,7 @@ from redis.asyncio import Redis
 from bot.base.keys import Keys
 
 Role = Literal["agent", "admin"]
+Gate = Callable[[], Awaitable[None]]
 SESSION_TTL_S = 12 * 3600
 TOKEN_TTL_S = 90 * 86400  # the default lifetime of an API token
 TOKEN_MAX_TTL_S = 365 * 86400
@@ -81,8 +83,10 @@ class AccountStore:
         self._keys = keys
         self._hashing = asyncio.Semaphore(PARALLEL_HASHES)
 
-    async def _verify(self, hashed: str, password: str) -> bool:
+    async def _verify(self, hashed: str, password: str, gate: Gate | None = None) -> bool:
         async with self._hashing:
+            if gate is not None:  # asked again once a slot is free: guesses queue here
+                await gate()
             try:
                 return await asyncio.to_thread(_hasher.verify, hashed, password)
             except (VerifyMismatchError, InvalidHashError):
@@ -114,10 +118,14 @@ class AccountStore:
         data.pop("password", None)
         return Agent.model_validate(data)
 
-    async def check_password(self, brand_id: str, username: str, password: str) -> Agent | None:
+    async def check_password(
+        self, brand_id: str, username: str, password: str, gate: Gate | None = None
+    ) -> Agent | None:
+        """The agent if the password is right; `gate` (which may raise) runs just before
+        the hash is checked, so a throttle sees the failures recorded while this waited."""
         raw = await self._redis.get(self._keys.agent(brand_id, username))
         data = json.loads(raw) if raw else None
-        if not await self._verify(data["password"] if data else _DUMMY, password[:1024]):
+        if not await self._verify(data["password"] if data else _DUMMY, password[:1024], gate):
             return None
         if data is None:
             return None

@@ -44,8 +44,11 @@ async def login(request: web.Request) -> web.Response:
         raise ApiError(403, "origin", "login must be posted from this console's own page")
     brand, username, password = _login_form(await form_fields(request))
     address = request.remote or "unknown"
-    refusal = await services.throttle.refusal(brand, username, address)
-    if refusal is not None:
+
+    async def not_throttled() -> None:
+        refusal = await services.throttle.refusal(brand, username, address)
+        if refusal is None:
+            return
         if _wants_page(request):
             raise web.HTTPFound(f"/console?error=throttled&retry={refusal.retry_after_s}")
         raise ApiError(
@@ -55,7 +58,9 @@ async def login(request: web.Request) -> web.Response:
             f"try again in {refusal.retry_after_s} s",
             headers={"Retry-After": str(refusal.retry_after_s)},
         )
-    agent = await services.accounts.check_password(brand, username, password)
+
+    await not_throttled()  # before queueing for argon2, and again once at its head
+    agent = await services.accounts.check_password(brand, username, password, not_throttled)
     if agent is None:
         await services.throttle.failed(brand, username, address)
         raise web.HTTPFound("/console?error=login")
