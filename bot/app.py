@@ -11,8 +11,8 @@ from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from bot import ops
-from bot.agents import admin, canned_web, desk_web
+from bot import openapi, ops
+from bot.agents import admin, canned_web, desk_web, logins_web
 from bot.agents import web as console
 from bot.base.httperrors import METRICS, error_middleware
 from bot.base.keys import Keys, shared_secret
@@ -144,10 +144,12 @@ def _add_routes(
 ) -> None:
     """The API, the pages and every channel's webhooks (all but a worker's routes)."""
     app.add_routes(api.routes)
+    app.add_routes(openapi.routes)
     app.add_routes(routing_api.routes)
     app.add_routes(sandbox_web.routes)
     app.add_routes(console.routes)
     app.add_routes(admin.routes)
+    app.add_routes(logins_web.routes)
     app.add_routes(desk_web.routes)
     app.add_routes(canned_web.routes)
     app.add_routes(sandbox_web.static_routes())

@@ -18,6 +18,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from bot.agents import tokens_cli
 from bot.nlu import cli as nlucli
 from routing_adapter import cli as route_cli
 
@@ -159,7 +160,7 @@ def cmd_brand_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _agent_create(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.agents.accounts import AccountStore, Agent
+    from bot.agents.accounts import AccountExists, AccountStore, Agent
     from bot.base.brands import BrandStore
 
     password = os.environ.get("DOORSTEP_AGENT_PASSWORD") or getpass.getpass("Password: ")
@@ -171,7 +172,11 @@ async def _agent_create(args: argparse.Namespace, settings: Settings) -> int:
         agent = Agent(
             brand_id=args.brand_id, username=args.username, name=args.name, role=args.role
         )
-        await AccountStore(redis, keys).create(agent, password)
+        try:
+            await AccountStore(redis, keys).create(agent, password, replace=args.reset_password)
+        except AccountExists:
+            print(f"agent {args.username!r} exists (use --reset-password)", file=sys.stderr)
+            return 2
         print(json.dumps(agent.model_dump()))
         return 0
 
@@ -214,7 +219,11 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("username")
     agent.add_argument("--name", required=True)
     agent.add_argument("--role", choices=["agent", "admin"], default="agent")
+    agent.add_argument(
+        "--reset-password", action="store_true", help="set a new password for an existing agent"
+    )
     agent.set_defaults(func=cmd_agent_create)
+    tokens_cli.add_parsers(sub)
     route_cli.add_parser(sub)
     nlucli.add_parsers(sub)
     resolve = sub.add_parser(

@@ -125,6 +125,8 @@ class Settings:
     log_level: str = "info"
     log_json: bool = True
     allow_clock_control: bool = False
+    # When set, GET /metrics needs `Authorization: Bearer <this>`.
+    metrics_token: str | None = None
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_messaging_service_sid: str | None = None
@@ -197,6 +199,7 @@ class Settings:
             log_level=env.get("LOG_LEVEL", "info").lower(),
             log_json=_bool(env, "LOG_JSON", True),
             allow_clock_control=_bool(env, "DOORSTEP_CLOCK_CONTROL", sandbox),
+            metrics_token=env.get("DOORSTEP_METRICS_TOKEN") or None,
             twilio_account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
             twilio_auth_token=env.get("TWILIO_AUTH_TOKEN") or None,
             twilio_messaging_service_sid=env.get("TWILIO_MESSAGING_SERVICE_SID") or None,

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from bot.base.bodies import header
+from bot.base.httperrors import ApiError
 from bot.base.redisconn import writes_to
 from bot.services import SERVICES
 
@@ -49,7 +52,19 @@ async def readyz(request: web.Request) -> web.Response:
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    registry = request.app[SERVICES].metrics.registry
+    """Prometheus text; behind `DOORSTEP_METRICS_TOKEN` (a bearer token) when it is set."""
+    services = request.app[SERVICES]
+    wanted = services.settings.metrics_token
+    if wanted is not None:
+        sent = (header(request, "Authorization") or "").removeprefix("Bearer ")
+        if not hmac.compare_digest(sent.encode(), wanted.encode()):
+            raise ApiError(
+                401,
+                "unauthenticated",
+                "send 'Authorization: Bearer <DOORSTEP_METRICS_TOKEN>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+    registry = services.metrics.registry
     return web.Response(
         body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )

@@ -21,6 +21,7 @@ from bot.agents.csat import Csat
 from bot.agents.desk import Desk
 from bot.agents.resolve import Resolution
 from bot.agents.sla_watch import SlaWatch
+from bot.agents.throttle import LoginThrottle
 from bot.base.brands import BrandStore
 from bot.base.clock import Clock
 from bot.base.keys import Keys, shared_secret
@@ -87,6 +88,7 @@ class Services:
     tracking_links: TrackingLinks
     tracking_hub: TrackingHub
     second_factor: SecondFactor
+    throttle: LoginThrottle
     # The senders' own client for blocking reads (started with the workers).
     reader: Redis | None = None
     # This process's name in the outbox's consumer groups.
@@ -220,6 +222,7 @@ async def build_services(settings: Settings, redis: Redis, channels: ChannelRegi
         tracking,
         TrackingHub(redis, keys),
         SecondFactor(redis, keys, secret),
+        LoginThrottle(redis, keys, metrics, clock),
     )
 
 

@@ -21,6 +21,7 @@ from aiohttp import WSMsgType, web
 from redis.asyncio import Redis
 
 from integrations.base import InboundMessage, InboundSink, OutboundMessage, SendResult, StatusSink
+from integrations.wire import BodyError, header, parse_json
 
 FEED_LENGTH = 200
 FEED_TTL_S = 86400
@@ -87,10 +88,12 @@ class SandboxChannel:
 
     def token_ok(self, supplied: str) -> bool:
         """The page's token, compared in constant time (no token yet: nothing passes)."""
-        return bool(self._token) and hmac.compare_digest(supplied.encode(), self._token.encode())
+        return bool(self._token) and hmac.compare_digest(
+            supplied.encode("utf-8", "replace"), self._token.encode()
+        )
 
     def _verify(self, request: web.Request) -> None:
-        supplied = request.headers.get("X-Sandbox-Token") or request.query.get("token", "")
+        supplied = header(request, "X-Sandbox-Token") or request.query.get("token", "")
         if not self.token_ok(supplied):
             raise web.HTTPForbidden(
                 text=json.dumps({"error": "forbidden", "detail": "bad sandbox token"}),
@@ -129,8 +132,8 @@ class SandboxChannel:
         self._verify(request)
         address = request.match_info["address"]
         try:
-            body = await request.json()
-        except json.JSONDecodeError:
+            body = parse_json(await request.read())
+        except BodyError:
             body = None
         errors = self._reply_errors(body)
         if errors:

@@ -17,7 +17,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 import structlog
 from aiohttp import web
@@ -47,6 +47,7 @@ from integrations.base import (
     StatusSink,
 )
 from integrations.media import MediaStore
+from integrations.wire import BodyError, header, read_object
 
 CAPTION_LIMIT = 1024
 log = structlog.get_logger("telegram")
@@ -214,12 +215,15 @@ class TelegramChannel:
         self._inbound = inbound
 
         async def webhook(request: web.Request) -> web.Response:
-            secret = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+            secret = header(request, "X-Telegram-Bot-Api-Secret-Token") or ""
             expected = self._config.webhook_secret or ""
             if not expected or not hmac.compare_digest(secret, expected):
                 raise web.HTTPForbidden(text="invalid secret token")
-            body: Any = await request.json()
-            update = Update.de_json(body, self.bot)
+            body = await read_object(request)
+            try:
+                update = Update.de_json(body, self.bot)
+            except (TypeError, ValueError, KeyError, AttributeError) as exc:
+                raise BodyError("invalid_update", f"not a Telegram update: {exc}") from None
             if update is None:
                 raise web.HTTPBadRequest(text="not a Telegram update")
             await self.handle(update)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -43,6 +44,7 @@ from integrations.base import (
 )
 from integrations.media import MediaStore
 from integrations.phones import e164
+from integrations.wire import BodyError, header, read_form
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 STATUSES: dict[str, ProviderStatus] = {
@@ -186,10 +188,9 @@ class TwilioChannel:
     # --- webhooks ---------------------------------------------------------------
 
     async def _verified_form(self, request: web.Request) -> dict[str, str]:
-        form = await request.post()
-        params = {k: str(v) for k, v in form.items()}
+        params = await read_form(request)
         url = f"{self._config.public_base_url}{request.path_qs}"
-        signature = request.headers.get("X-Twilio-Signature", "")
+        signature = header(request, "X-Twilio-Signature")
         if not signature or not self._validator.validate(url, params, signature):
             raise web.HTTPForbidden(text="invalid X-Twilio-Signature")
         return params
@@ -203,7 +204,7 @@ class TwilioChannel:
         return params.get("MessagingServiceSid") or self._sender(params.get("To", "")) or ""
 
     async def _fetch_media(self, params: dict[str, str]) -> tuple[str, ...]:
-        count = int(params.get("NumMedia", "0") or 0)
+        count = int(params.get("NumMedia") or 0)
         if not count or self._media is None:
             return ()
         kept = []
@@ -231,6 +232,8 @@ class TwilioChannel:
             sender = self._sender(params.get("From", ""))
             if sender is None or not params.get("MessageSid"):
                 raise web.HTTPBadRequest(text="From must be a phone number; MessageSid is required")
+            if not re.fullmatch(r"[0-9]{1,2}", params.get("NumMedia") or "0"):
+                raise BodyError("invalid_form", "NumMedia must be a number of attachments, 0-99")
             try:
                 media = await self._fetch_media(params)
             except (aiohttp.ClientError, TimeoutError, ValueError) as exc:

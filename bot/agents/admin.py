@@ -14,7 +14,8 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from bot.agents.accounts import Agent
-from bot.agents.web import SERVICES, agent_of, json_body
+from bot.agents.web import SERVICES, agent_of
+from bot.base.bodies import json_object as json_body
 from bot.base.brands import BrandSettings
 from bot.base.httperrors import ApiError, field_errors
 from bot.messaging.brand_templates import (

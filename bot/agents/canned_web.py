@@ -15,7 +15,8 @@ from pydantic import ValidationError
 from bot.agents.accounts import Agent
 from bot.agents.canned import CannedRejected, CannedResponse, CannedResponses, canned_context
 from bot.agents.desk_web import DESK
-from bot.agents.web import agent_of, json_body
+from bot.agents.web import agent_of
+from bot.base.bodies import json_object as json_body
 from bot.base.brands import BrandSettings
 from bot.base.httperrors import ApiError, field_errors
 from bot.base.logs import log

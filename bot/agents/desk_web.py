@@ -20,7 +20,8 @@ from bot.agents.assign import Assigner, Locale, Profile, TransferRefused
 from bot.agents.csat import Csat
 from bot.agents.desk import Desk
 from bot.agents.sla import status_of
-from bot.agents.web import agent_of, json_body
+from bot.agents.web import agent_of
+from bot.base.bodies import json_object as json_body
 from bot.base.brands import BrandSettings, BrandStore
 from bot.base.clock import Clock
 from bot.base.geo import travel_time

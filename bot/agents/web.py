@@ -21,6 +21,9 @@ from redis.asyncio import Redis
 from bot.agents.accounts import AccountStore, Agent, Session, csrf_ok
 from bot.agents.desk import Desk, NotHeld, QueueQuery
 from bot.agents.resolve import Resolution
+from bot.agents.throttle import LoginThrottle
+from bot.base.bodies import header
+from bot.base.bodies import json_object as json_body
 from bot.base.brands import BrandStore
 from bot.base.clock import Clock
 from bot.base.httperrors import ApiError, field_errors
@@ -57,6 +60,7 @@ class ConsoleServices(Protocol):
     live: LiveHub
     resolution: Resolution
     tracking_links: TrackingLinks
+    throttle: LoginThrottle
 
 
 SERVICES = web.AppKey[ConsoleServices]("console")
@@ -66,31 +70,24 @@ COOKIE = "doorstep_session"
 
 async def agent_of(request: web.Request) -> tuple[Agent, Session | None]:
     services = request.app[SERVICES]
-    auth = request.headers.get("Authorization", "")
+    if "Authorization" in request.headers and header(request, "Authorization") is None:
+        raise ApiError(401, "unauthenticated", "the Authorization header must be printable ASCII")
+    auth = header(request, "Authorization") or ""
     if auth.startswith("Bearer dsa_"):
         agent = await services.accounts.agent_for_token(auth.removeprefix("Bearer "))
         if agent is None:
             raise ApiError(401, "unauthenticated", "unknown API token")
         return agent, None
-    session_id = request.cookies.get(COOKIE)
-    session = await services.accounts.session(session_id) if session_id else None
+    session_id = request.cookies.get(COOKIE, "")
+    usable = session_id.isascii() and session_id.isprintable()
+    session = await services.accounts.session(session_id) if session_id and usable else None
     if session is None:
         raise ApiError(401, "unauthenticated", "log in first")
     if request.method not in ("GET", "HEAD") and not csrf_ok(
-        session, request.headers.get("X-CSRF-Token")
+        session, header(request, "X-CSRF-Token")
     ):
         raise ApiError(403, "csrf", "missing or wrong X-CSRF-Token")
     return session.agent, session
-
-
-async def json_body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.read() or b"{}")
-    except json.JSONDecodeError:
-        raise ApiError(400, "invalid_json", "the body is not JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "the body must be a JSON object")
-    return body
 
 
 def _text(body: dict[str, Any], field: str, limit: int = 1600) -> str:
@@ -123,29 +120,6 @@ def same_origin(request: web.Request) -> bool:
         return True
     public = request.app[SERVICES].settings.public_base_url
     return origin in (public, f"{request.scheme}://{request.host}")
-
-
-@routes.post("/console/login")
-async def login(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
-    if not same_origin(request):
-        raise ApiError(403, "origin", "login must be posted from this console's own page")
-    form = await request.post()
-    brand, username, password = (str(form.get(k, "")) for k in ("brand", "username", "password"))
-    agent = await services.accounts.check_password(brand, username, password)
-    if agent is None:
-        raise web.HTTPFound("/console?error=login")
-    session = await services.accounts.open_session(agent)
-    response = web.HTTPFound("/console")
-    response.set_cookie(
-        COOKIE,
-        session.id,
-        httponly=True,
-        samesite="Strict",
-        secure=services.settings.public_base_url.startswith("https://"),
-        path="/console",
-    )
-    raise response
 
 
 @routes.post("/console/logout")
@@ -333,42 +307,15 @@ async def operate(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
-# --- administration (admin role) ---------------------------------------------------------
-
-
-@routes.post("/console/api/agents")
-async def create_agent(request: web.Request) -> web.Response:
-    agent, _ = await agent_of(request)
-    if agent.role != "admin":
-        raise ApiError(403, "forbidden", "only an admin can add agents")
-    body = await json_body(request)
-    try:
-        new = Agent.model_validate({**body, "brand_id": agent.brand_id})
-        await request.app[SERVICES].accounts.create(new, str(body.get("password", "")))
-    except ValidationError as exc:
-        raise ApiError(400, "invalid", "the agent is not valid", field_errors(exc)) from None
-    except ValueError as exc:
-        raise ApiError(
-            400, "invalid", str(exc), [{"field": "password", "message": str(exc)}]
-        ) from None
-    return web.json_response(new.model_dump(), status=201)
-
-
-@routes.post("/console/api/tokens")
-async def create_token(request: web.Request) -> web.Response:
-    agent, _ = await agent_of(request)
-    if agent.role != "admin":
-        raise ApiError(403, "forbidden", "only an admin can create API tokens")
-    token = await request.app[SERVICES].accounts.new_token(agent)
-    return web.json_response({"token": token}, status=201)
-
-
 # --- live updates ---------------------------------------------------------------------------
 
 
 @routes.get("/console/ws")
 async def live(request: web.Request) -> web.WebSocketResponse:
     agent, _ = await agent_of(request)
+    if request.headers.get("Origin") is not None and not same_origin(request):
+        # A page on another site would read the brand's live updates with the agent's cookie.
+        raise ApiError(403, "origin", "the live feed opens only from this console's own page")
     services = request.app[SERVICES]
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)

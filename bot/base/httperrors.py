@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from bot.base.logs import log
 from bot.base.metrics import Metrics
 from bot.base.redisconn import TRANSIENT
+from integrations.wire import BodyError
 
 
 class ApiError(Exception):
@@ -77,6 +78,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return web.json_response(
             error_body(exc.error, exc.detail, exc.fields), status=exc.status, headers=exc.headers
         )
+    except BodyError as exc:  # a webhook's body, read below our handlers
+        status = exc.status
+        return web.json_response(error_body(exc.error, exc.detail), status=exc.status)
     except web.HTTPRequestEntityTooLarge as exc:  # from request.read() past client_max_size
         status = 413
         return web.json_response(

@@ -185,6 +185,19 @@ class Keys:
         """String (JSON): the agent an API token (by its SHA-256) acts as."""
         return f"{self.prefix}:agent-token:{digest}"
 
+    def agent_tokens(self, brand_id: str) -> str:
+        """Hash: token digest -> JSON {agent, created_at, expires_at} of a brand's API tokens."""
+        return f"{self.prefix}:agent-tokens:{brand_id}"
+
+    def login_failures(self, kind: str, who: str) -> str:
+        """Hash with TTL {count, until, locked}: recent wrong passwords for an account
+        (`kind` "account", `who` brand/username) or a client address ("address")."""
+        return f"{self.prefix}:login-fail:{kind}:{who}"
+
+    def login_locks(self) -> str:
+        """Sorted set: throttled account/address names by when their delay or lock ends."""
+        return f"{self.prefix}:login-locks"
+
     def session(self, session_id: str) -> str:
         """String (JSON) with TTL: a console login session and its CSRF token."""
         return f"{self.prefix}:session:{session_id}"

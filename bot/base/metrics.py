@@ -117,3 +117,29 @@ class Metrics:
             ["brand", "score"],
             registry=self.registry,
         )
+        # --- logins ------------------------------------------------------------
+        self.login_failures = Counter(
+            "doorstep_login_failures_total",
+            "Wrong console passwords, counted for the account and for the client address.",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.login_refused = Counter(
+            "doorstep_login_refused_total",
+            "Login attempts refused unchecked while an account or address waits (delay) "
+            "or is locked.",
+            ["kind", "how"],
+            registry=self.registry,
+        )
+        self.login_locks = Counter(
+            "doorstep_login_locks_total",
+            "Times an account or a client address was locked for too many wrong passwords.",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.login_throttled = Gauge(
+            "doorstep_login_throttled",
+            "Accounts and client addresses waiting out a login delay or lock now.",
+            ["kind"],
+            registry=self.registry,
+        )

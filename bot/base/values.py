@@ -28,9 +28,11 @@ Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za
 
 def iana_zone(value: str) -> str:
     """`value` if it names an IANA time zone; ValueError (a field error) otherwise."""
+    if len(value) > 64:  # the longest IANA name is 32; a long one is ENAMETOOLONG (OSError)
+        raise ValueError(f"unknown IANA time zone {value[:64]!r}...")
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(f"unknown IANA time zone {value!r}") from None
     return value
 

@@ -15,8 +15,8 @@ from bot.config import Settings
 from bot.events.auth import authenticate, verify_signature
 from bot.events.ingest import EventService
 from bot.events.models import EventError, parse_event
-from bot.events.openapi import openapi_document
 from bot.messaging.outbox import Outbox
+from integrations.wire import BodyError, parse_object
 
 
 class EventsApiServices(Protocol):
@@ -54,8 +54,13 @@ async def post_event(request: web.Request) -> web.Response:
     body = await request.read()
     await verify_signature(request, body, brand, services.brands, services.clock.timestamp())
     try:
-        event = parse_event(body)
+        event = parse_event(parse_object(body))
         accepted = await services.events.accept(brand, event)
+    except BodyError as exc:
+        services.metrics.events.labels("unknown", "invalid").inc()
+        # As pydantic names it (the API's first clients match on `json_invalid`).
+        problem = [{"field": "(body)", "message": exc.detail, "type": "json_invalid"}]
+        raise ApiError(400, "invalid_event", exc.detail, problem) from None
     except EventError as exc:
         services.metrics.events.labels("unknown", "invalid").inc()
         raise ApiError(400, "invalid_event", "the event is not valid", exc.fields) from None
@@ -122,8 +127,3 @@ async def get_delivery(request: web.Request) -> web.Response:
     body["messages"] = [_public(m) for m in messages]
     body["tracking_events"] = await services.store.tracking_events(brand.brand_id, delivery_id)
     return web.json_response(body)
-
-
-@routes.get("/v1/openapi.json")
-async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document(request.app[SERVICES].settings.public_base_url))

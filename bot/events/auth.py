@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 
 from aiohttp import web
 
+from bot.base.bodies import header
 from bot.base.brands import BrandSettings, BrandStore
 from bot.base.httperrors import ApiError
 
@@ -27,10 +29,10 @@ def sign(secret: str, timestamp: int | str, body: bytes) -> str:
 
 
 def api_key_of(request: web.Request) -> str | None:
-    auth = request.headers.get("Authorization", "")
+    auth = header(request, "Authorization") or ""
     if auth.lower().startswith("bearer "):
         return auth[7:].strip() or None
-    return request.headers.get("X-Api-Key") or None
+    return header(request, "X-Api-Key") or None
 
 
 async def authenticate(request: web.Request, brands: BrandStore) -> BrandSettings:
@@ -51,7 +53,9 @@ async def verify_signature(
     request: web.Request, body: bytes, brand: BrandSettings, brands: BrandStore, now: float
 ) -> None:
     """Check the body signature when one is sent or the brand requires one; 403 if wrong."""
-    signature = request.headers.get(SIGNATURE_HEADER)
+    if SIGNATURE_HEADER in request.headers and header(request, SIGNATURE_HEADER) is None:
+        raise ApiError(403, "bad_signature", f"{SIGNATURE_HEADER} must be printable ASCII")
+    signature = header(request, SIGNATURE_HEADER)
     if signature is None and not brand.require_signature:
         return
     if signature is None:
@@ -59,11 +63,15 @@ async def verify_signature(
     secret = await brands.signing_secret(brand.brand_id)
     if secret is None:
         raise ApiError(403, "bad_signature", "no signing secret is configured for this brand")
-    raw_ts = request.headers.get(TIMESTAMP_HEADER, "")
-    try:
-        timestamp = int(raw_ts)
-    except ValueError:
-        raise ApiError(403, "bad_signature", f"{TIMESTAMP_HEADER} must be unix seconds") from None
+    raw_ts = header(request, TIMESTAMP_HEADER) or ""
+    if not re.fullmatch(r"[0-9]{1,12}", raw_ts):  # a 400-digit one would not fit a float
+        raise ApiError(
+            400,
+            "invalid_timestamp",
+            f"{TIMESTAMP_HEADER} must be unix seconds (1-12 digits)",
+            [{"field": TIMESTAMP_HEADER, "message": "unix seconds, 1-12 digits"}],
+        )
+    timestamp = int(raw_ts)
     if abs(now - timestamp) > REPLAY_WINDOW_S:
         raise ApiError(
             403,

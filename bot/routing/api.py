@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, time
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from bot.base.bodies import json_object as _body
 from bot.base.brands import BrandStore
 from bot.base.httperrors import ApiError
 from bot.events.auth import authenticate
@@ -27,16 +27,6 @@ class RoutingApiServices(Protocol):
 
 SERVICES = web.AppKey[RoutingApiServices]("routing_api")
 routes = web.RouteTableDef()
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.read() or b"{}")
-    except json.JSONDecodeError as exc:
-        raise ApiError(400, "invalid_json", f"the body is not JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "the body must be a JSON object")
-    return body
 
 
 def _invalid(exc: PlanError, prefix: str = "") -> ApiError:

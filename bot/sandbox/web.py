@@ -6,13 +6,14 @@ header (never a cookie), so another site cannot drive it from a visitor's browse
 
 from __future__ import annotations
 
-import json
 from datetime import time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from bot.base.bodies import header
+from bot.base.bodies import json_object as _body
 from bot.base.brands import HoursRange
 from bot.base.httperrors import ApiError
 from bot.events.ingest import Accepted
@@ -40,23 +41,11 @@ def _services(request: web.Request) -> SandboxServices:
     sandbox = services.sandbox
     if sandbox is None:
         raise ApiError(404, "not_found", "the sandbox is off")
-    supplied = request.headers.get("X-Sandbox-Token", "")
+    supplied = header(request, "X-Sandbox-Token") or ""
     needs_token = request.method != "GET" or request.path.startswith("/sandbox/api")
     if needs_token and not sandbox.token_ok(supplied):
         raise ApiError(403, "forbidden", "bad sandbox token")
     return services
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
-        return {}
-    try:
-        body = await request.json()
-    except json.JSONDecodeError:
-        raise ApiError(400, "invalid_json", "the body is not JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "the body must be a JSON object")
-    return body
 
 
 async def _run(services: SandboxServices) -> str:

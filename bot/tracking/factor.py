@@ -69,7 +69,7 @@ class SecondFactor:
         return f"{until}.{self._mac(token, until)}"
 
     def proven(self, token: str, cookie: str | None, now: float) -> bool:
-        if not cookie or "." not in cookie:
+        if not cookie or "." not in cookie or not cookie.isascii():
             return False
         raw_until, _, mac = cookie.partition(".")
         if not raw_until.isdigit() or int(raw_until) < now:

@@ -25,6 +25,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from bot.base.bodies import json_object
 from bot.base.brands import BrandSettings, BrandStore
 from bot.base.clock import Clock
 from bot.base.httperrors import ApiError
@@ -264,13 +265,7 @@ def same_origin(request: web.Request) -> None:
 async def json_body(request: web.Request) -> dict[str, Any]:
     if request.content_type != "application/json":
         raise ApiError(415, "json_only", "send the body as application/json")
-    try:
-        body = json.loads(await request.read() or b"{}")
-    except json.JSONDecodeError:
-        raise ApiError(400, "invalid_json", "the body is not JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "the body must be a JSON object")
-    return body
+    return await json_object(request)
 
 
 async def opened_or_error(request: web.Request) -> Opened:

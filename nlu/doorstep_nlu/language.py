@@ -197,12 +197,15 @@ class LanguageReader(GraphComponent):
         x = features(texts)
         # only the columns of the n-grams present: scipy's sparse @ dense would read all
         # 2 x 2^18 columns of the weights (5 ms a message, against 20 us here)
-        scores = np.vstack(
-            [
-                self.coef[:, x.indices[lo:hi]] @ x.data[lo:hi]
-                for lo, hi in zip(x.indptr[:-1], x.indptr[1:], strict=True)
-            ]
-        ) + self.intercept
+        scores = (
+            np.vstack(
+                [
+                    self.coef[:, x.indices[lo:hi]] @ x.data[lo:hi]
+                    for lo, hi in zip(x.indptr[:-1], x.indptr[1:], strict=True)
+                ]
+            )
+            + self.intercept
+        )
         scores -= scores.max(axis=1, keepdims=True)
         probs = np.exp(scores)
         probs /= probs.sum(axis=1, keepdims=True)

@@ -105,7 +105,13 @@ function wire() {
 
 async function start() {
   await useLocale(null);
-  if (new URLSearchParams(location.search).get("error")) $("login-error").hidden = false;
+  const query = new URLSearchParams(location.search);
+  if (query.get("error")) {
+    $("login-error").hidden = false;
+    if (query.get("error") === "throttled") {
+      $("login-error").textContent = t("login.throttled", { seconds: Number(query.get("retry")) || 60 });
+    }
+  }
   let me;
   try {
     me = await api("GET", "/console/api/me");
