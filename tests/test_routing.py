@@ -382,18 +382,27 @@ def test_cli_offers_windows(tmp_path: Path) -> None:
 
 
 async def test_solving_in_the_pool_leaves_the_event_loop_free() -> None:
+    """The solves run in the pool's processes, not on the event loop's thread.
+
+    Measured as this process's CPU time, not as the loop's stalls: on a loaded machine a
+    process waits seconds for a core whatever it runs, but two 0.8-second solves done
+    here would cost this process most of their CPU (`benchmarks/routing.py` prints the
+    loop's lag while the pool solves)."""
     engine = OrToolsEngine(workers=2, time_limit=0.8)
     try:
         plans = [parse_plan(grid_plan(n=60, seed=s, width=12 * 3600)) for s in range(2)]
-        worst = 0.0
+        await engine.optimize(plans[0])  # the pool's processes started, their imports done
+        ticks = 0
+        cpu = time.process_time()
         solving = asyncio.gather(*(engine.optimize(p) for p in plans))
         while not solving.done():
-            t0 = time.perf_counter()
             await asyncio.sleep(0.005)
-            worst = max(worst, time.perf_counter() - t0 - 0.005)
+            ticks += 1
         results = await solving
+        used = time.process_time() - cpu
         assert all(r.feasible for r in results)
-        assert worst < 0.05, f"event loop stalled {worst * 1000:.0f} ms"
+        assert ticks > 10  # the loop went on while they solved
+        assert used < 0.25, f"this process spent {used:.2f} s of CPU while the pool solved"
     finally:
         engine.close()
 
