@@ -1,7 +1,7 @@
 """Schemathesis over the whole OpenAPI document, against the real server: no 5xx.
 
 Every operation under `/v1/` and `/console/api/` gets a bounded number of generated
-requests (`FUZZ_EXAMPLES`, default 25 each: about two minutes), sent with a brand API
+requests (`FUZZ_EXAMPLES`, default 10 each: a few minutes), sent with a brand API
 key or an admin's API token as the route wants, with data in Redis for them to find
 (a delivery, a dispatched route, a held conversation). Any answer of 500 or more
 fails the test, with the request that caused it.
@@ -22,7 +22,7 @@ from bot.services import Services
 from tests import factories as f
 from tests.helpers import DEMO_KEY, Client, post_event
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))
 
 
 class Fuzz:
@@ -84,4 +84,5 @@ async def test_no_generated_request_is_a_server_error(client: Client, services: 
     # Every operation was reached, and the credentials got past authentication.
     assert len(statuses) == sum(len(ops) for ops in doc["paths"].values())
     answered = {op for op, seen in statuses.items() if any(s < 300 for s in seen)}
-    assert {"GET /console/api/me", "GET /v1/deliveries/{delivery_id}"} <= answered, statuses
+    assert {"GET /console/api/me", "GET /console/api/queue"} <= answered, statuses
+    assert all(seen != {401} for seen in statuses.values()), statuses

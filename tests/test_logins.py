@@ -34,6 +34,7 @@ async def attempt(
     )
 
 
+@pytest.mark.timeout(240)  # each wrong password costs an argon2 check
 async def test_wrong_passwords_delay_then_lock_an_account_until_an_admin_clears_it(
     client: Client, services: Services
 ) -> None:
@@ -74,6 +75,7 @@ async def test_wrong_passwords_delay_then_lock_an_account_until_an_admin_clears_
     assert resp.headers["Location"] == "/console"
 
 
+@pytest.mark.timeout(240)  # each wrong password costs an argon2 check
 async def test_one_address_guessing_many_accounts_is_throttled(
     client: Client, services: Services
 ) -> None:
