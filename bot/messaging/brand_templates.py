@@ -259,7 +259,7 @@ class CheckPool:
     event loop (measured: a render at its budget in a thread slowed the loop's every
     wake-up). A dead or stuck worker is killed and replaced."""
 
-    def __init__(self, workers: int = 2, timeout_s: float = 10.0) -> None:
+    def __init__(self, workers: int = 2, timeout_s: float = 60.0) -> None:
         self._workers = workers
         self._timeout = timeout_s
         self._pool: ProcessPoolExecutor | None = None
