@@ -27,6 +27,7 @@ def twilio_config(settings: Settings, from_number: str | None) -> TwilioConfig:
         messaging_service_sid=settings.twilio_messaging_service_sid,
         from_number=from_number,
         api_url=settings.twilio_api_url,
+        timeout_s=settings.send_timeout,  # DOORSTEP_SEND_TIMEOUT, as documented
     )
 
 
