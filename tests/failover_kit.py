@@ -59,8 +59,9 @@ def message_id(sent: dict[str, Any]) -> str:
 
 
 def topology_env(kind: str, servers: Cluster | SentinelSet | str) -> dict[str, str]:
-    if isinstance(servers, Cluster):
-        return {"REDIS_URL": servers.url, "REDIS_CLUSTER": "true"}
+    if isinstance(servers, Cluster):  # every node, as a deployment should list them
+        nodes = ",".join(f"127.0.0.1:{s.port}" for s in servers.servers)
+        return {"REDIS_URL": f"redis+cluster://{nodes}", "REDIS_CLUSTER": "true"}
     if isinstance(servers, SentinelSet):
         addresses = ",".join(f"{h}:{p}" for h, p in servers.addresses)
         return {"REDIS_SENTINELS": addresses, "REDIS_SENTINEL_MASTER": "doorstep"}

@@ -38,6 +38,8 @@ from integrations.base import ChannelRegistry, ChannelSendError, OutboundMessage
 # How long a sender keeps trying to record a send the provider took (a Sentinel or
 # Cluster failover takes 2-10 s) before it lets the message be sent again.
 RECORD_PATIENCE_S = 20.0
+CREATE_GROUP = "return redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')"
+DELETE_CONSUMER = "return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])"
 
 
 @dataclass
@@ -51,8 +53,15 @@ class Sender:
     retention_s: int = 30 * 86400
 
     async def ensure_group(self, shard: int) -> None:
+        """Create the shard's consumer group (every sender does, at each start).
+
+        Through a script, not XGROUP CREATE: redis-py's cluster client finds the key of
+        XGROUP by asking its default node (COMMAND GETKEYS), outside its failover
+        handling, so when that node was the killed master every sender failed to start
+        with "connection refused" for minutes (`tests/test_failover.py`). A script's
+        keys are given, so it goes to the slot's master like any command."""
         try:
-            await self.redis.xgroup_create(self.keys.outbox(shard), GROUP, id="0", mkstream=True)
+            await self.redis.eval(CREATE_GROUP, 1, self.keys.outbox(shard), GROUP)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
@@ -113,8 +122,8 @@ class Sender:
         pending = await self.redis.xpending_range(
             stream, GROUP, min="-", max="+", count=1, consumername=consumer
         )
-        if not pending:
-            await self.redis.xgroup_delconsumer(stream, GROUP, consumer)
+        if not pending:  # a script, for the reason given in `ensure_group`
+            await self.redis.eval(DELETE_CONSUMER, 1, stream, GROUP, consumer)
 
     async def _keep_claimed(
         self, shard: int, consumer: str, entry_ids: list[str], done: set[str]
