@@ -87,12 +87,20 @@ class Deployment:
     twilio: TimedTwilio
     replicas: list[Replica] = field(default_factory=list)
 
-    async def readyz(self, session: aiohttp.ClientSession) -> list[dict[str, Any]]:
-        found = []
-        for replica in self.replicas:
-            async with session.get(f"{replica.base}/readyz") as resp:
-                found.append(await resp.json())
-        return found
+    async def readyz(
+        self, session: aiohttp.ClientSession, within_s: float = 30
+    ) -> list[dict[str, Any]]:
+        """Each replica's /readyz, once all are ready (or the last answers after
+        `within_s`: loops restarted after a failover back off for a few seconds)."""
+        deadline = time.monotonic() + within_s
+        while True:
+            found = []
+            for replica in self.replicas:
+                async with session.get(f"{replica.base}/readyz") as resp:
+                    found.append(await resp.json())
+            if all(body["ready"] for body in found) or time.monotonic() > deadline:
+                return found
+            await asyncio.sleep(0.5)
 
 
 async def seed_brand(env: dict[str, str]) -> None:
