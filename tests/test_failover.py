@@ -109,7 +109,7 @@ async def test_sentinel_failover_mid_burst_loses_nothing(
     print(result)
     check(result)
     for body in ready:
-        assert body["ready"] is True
+        assert body["ready"] is True, body
         assert body["checks"]["redis_topology"] == {  # type: ignore[index]
             "topology": "sentinel",
             "writes_to": f"127.0.0.1:{new_port}",
@@ -123,7 +123,7 @@ async def test_cluster_failover_mid_burst_loses_nothing(
     print(result)
     check(result)
     for body in ready:
-        assert body["ready"] is True
+        assert body["ready"] is True, body
         writes_to = str(body["checks"]["redis_topology"]["writes_to"])  # type: ignore[index]
         assert f"127.0.0.1:{new_port}" in writes_to.split(",")
         assert f"127.0.0.1:{killed[0]}" not in writes_to.split(",")

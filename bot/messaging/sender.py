@@ -35,6 +35,9 @@ from bot.messaging.recorder import Recorder, Sent
 from bot.messaging.records import load_records, verdicts_for
 from integrations.base import ChannelRegistry, ChannelSendError, OutboundMessage, RetryAfter
 
+CREATE_GROUP = "return redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')"
+DELETE_CONSUMER = "return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])"
+
 
 @dataclass
 class Sender:
@@ -58,8 +61,15 @@ class Sender:
         self._take = self.redis.register_script(TAKE)
 
     async def ensure_group(self, shard: int) -> None:
+        """Create the shard's consumer group (every sender does, at each start).
+
+        Through a script, not XGROUP CREATE: redis-py's cluster client finds the key of
+        XGROUP by asking its default node (COMMAND GETKEYS), outside its failover
+        handling, so when that node was the killed master every sender failed to start
+        with "connection refused" for minutes (`tests/test_failover.py`). A script's
+        keys are given, so it goes to the slot's master like any command."""
         try:
-            await self.redis.xgroup_create(self.keys.outbox(shard), GROUP, id="0", mkstream=True)
+            await self.redis.eval(CREATE_GROUP, 1, self.keys.outbox(shard), GROUP)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
@@ -120,8 +130,8 @@ class Sender:
         pending = await self.redis.xpending_range(
             stream, GROUP, min="-", max="+", count=1, consumername=consumer
         )
-        if not pending:
-            await self.redis.xgroup_delconsumer(stream, GROUP, consumer)
+        if not pending:  # a script, for the reason given in `ensure_group`
+            await self.redis.eval(DELETE_CONSUMER, 1, stream, GROUP, consumer)
 
     async def process(
         self, shard: int, consumer: str, entries: list[tuple[str, dict[Any, Any]]]
