@@ -7,7 +7,7 @@ import contextlib
 import os
 import secrets
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 import aiohttp
@@ -91,6 +91,9 @@ class Services:
     throttle: LoginThrottle
     # The senders' own client for blocking reads (started with the workers).
     reader: Redis | None = None
+    # The senders' own pool for their other commands: a flood of HTTP requests holding
+    # the shared pool's connections once starved them ("No connection available").
+    sending: Redis | None = None
     # This process's name in the outbox's consumer groups.
     consumer_base: str = field(
         default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
@@ -242,6 +245,8 @@ async def start_workers(services: Services) -> None:
         block_s=block_s,
     )
     reader = s.reader
+    s.sending = connect(settings.redis, max_connections=settings.redis_max_connections)
+    s.outbox.sender = replace(s.outbox.sender, redis=s.sending)
     # A sender ticks between reads; a batch may take as long as a slow provider's answers.
     sender_interval = max(block_s, settings.send_timeout)
     for shard in s.outbox.shards:
@@ -345,3 +350,6 @@ async def stop_workers(services: Services, grace: float = 15.0) -> None:
                 await services.outbox.sender.forget_consumer(shard, services.consumer(0))
         await close(services.reader)
         services.reader = None
+    if services.sending is not None:
+        await close(services.sending)
+        services.sending = None

@@ -40,6 +40,16 @@ from tests.faultkit import (
 )
 
 SEND_WAIT_S = 45.0
+# A fault is injected once this many events were accepted (or after FAULT_AFTER_S): on
+# a loaded machine the first acceptances can take seconds.
+FAULT_AFTER = 30
+FAULT_AFTER_S = 30.0
+
+
+async def under_way(burst: Burst, least: float) -> None:
+    """Wait at least `least` s, and until FAULT_AFTER events were accepted."""
+    await asyncio.sleep(least)
+    await until(lambda: len(burst.accepted) >= FAULT_AFTER, FAULT_AFTER_S)
 
 
 @dataclass
@@ -154,7 +164,7 @@ async def redis_kill(
         watch = Watch(service, r.session)
         burst = Burst([service.url], "rk")
         posting = asyncio.create_task(burst.run(r.session, count, rate))
-        await asyncio.sleep(1.5)
+        await under_way(burst, 1.5)
         killed = time.monotonic()
         r.redis.kill()
         await asyncio.sleep(down_s)
@@ -179,7 +189,7 @@ async def provider_storm(status: int, retry_after: int | None = None,
     async with rig() as r:
         burst = Burst([r.services[0].url], f"st{status}")
         posting = asyncio.create_task(burst.run(r.session, count, 100.0))
-        await asyncio.sleep(0.5)
+        await under_way(burst, 0.5)
         r.twilio.storm(status, seconds, retry_after)
         ends = time.monotonic() + seconds
         await posting
@@ -208,7 +218,7 @@ async def replica_kill(count: int = 400, rate: float = 100.0) -> Run:
     async with rig(replicas=2, twilio=Twilio(delay_s=0.05)) as r:
         burst = Burst([s.url for s in r.services], "rp")
         posting = asyncio.create_task(burst.run(r.session, count, rate))
-        await asyncio.sleep(1.5)
+        await under_way(burst, 1.5)
         killed = time.monotonic()
         r.services[0].kill()
         await posting
@@ -225,7 +235,7 @@ async def sigterm(count: int = 400, rate: float = 100.0) -> Run:
         service = r.services[0]
         burst = Burst([service.url], "tm")
         posting = asyncio.create_task(burst.run(r.session, count, rate))
-        await asyncio.sleep(1.5)
+        await under_way(burst, 1.5)
         stopped = time.monotonic()
         service.signal(signal.SIGTERM)
         code = await asyncio.to_thread(service.wait, 40.0)
@@ -248,7 +258,7 @@ async def stall(count: int = 400, rate: float = 100.0, stall_s: float = 6.0) -> 
         service = r.services[0]
         burst = Burst([service.url], "sl")
         posting = asyncio.create_task(burst.run(r.session, count, rate))
-        await asyncio.sleep(1.0)
+        await under_way(burst, 1.0)
         service.signal(signal.SIGSTOP)
         frozen = time.monotonic()
         await asyncio.sleep(stall_s)

@@ -321,7 +321,7 @@ class Burst:
                 async with session.post(
                     f"{url}/v1/events", json=event,
                     headers={"Authorization": f"Bearer {API_KEY}"},
-                    timeout=aiohttp.ClientTimeout(total=15),
+                    timeout=aiohttp.ClientTimeout(total=60),
                 ) as resp:  # fmt: skip
                     self.statuses[resp.status] += 1
                     if resp.status == 202:

@@ -8,7 +8,7 @@ from bot.base.clock import Clock
 from bot.base.metrics import Metrics
 from bot.base.redisconn import connect
 from bot.config import Settings
-from bot.messaging.outbox import Outbox
+from bot.messaging.outbox import Outbox, OutboxPolicy
 from integrations.base import ChannelRegistry
 from tests.scripted_channel import ScriptedChannel
 
@@ -19,7 +19,8 @@ async def main() -> None:
     keys = settings.keys
     registry = ChannelRegistry()
     registry.register(ScriptedChannel(block=asyncio.Event()))  # never set: hangs forever
-    outbox = Outbox(redis, keys, registry, Clock(redis, keys.clock_offset()), Metrics())
+    policy = OutboxPolicy(reclaim_idle=settings.outbox_reclaim_idle)
+    outbox = Outbox(redis, keys, registry, Clock(redis, keys.clock_offset()), Metrics(), policy)
     print("ready", flush=True)
     stopping = asyncio.Event()
     await asyncio.gather(

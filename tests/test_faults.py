@@ -72,7 +72,8 @@ async def test_sigkill_of_one_replica_mid_send_the_other_finishes() -> None:
 async def test_sigterm_mid_burst_stops_gracefully_and_loses_nothing() -> None:
     run = await sc.sigterm()
     assert run.extra["exit_code"] == 0
-    assert run.marks["exited"] - run.marks["term"] < 20.0
+    # Requests drain (up to 20 s), then the loops' batches and replies in hand (15 s each).
+    assert run.marks["exited"] - run.marks["term"] < 50.0
     assert_nothing_lost(run)
     assert run.outcome.duplicated == 0
 

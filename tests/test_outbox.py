@@ -181,9 +181,9 @@ async def test_undelivered_report_marks_the_message_failed_with_the_code(
 ) -> None:
     message_id = await svc.outbox.submit(message())
     record = await eventually(lambda: status_of(svc, message_id), lambda r: r["status"] == "sent")
-    await svc.outbox.on_status(
-        StatusUpdate("scripted", str(record["provider_id"]), "undelivered", "30003")
-    )
+    # The provider-id index is written just after the send is recorded (another slot).
+    update = StatusUpdate("scripted", str(record["provider_id"]), "undelivered", "30003")
+    await eventually(lambda: svc.outbox.on_status(update), bool)
     record = await status_of(svc, message_id)
     assert record["status"] == "failed" and record["error_code"] == "30003"
 
@@ -201,7 +201,12 @@ async def test_message_held_by_a_killed_worker_is_reclaimed_and_sent_once(
             "tests.stuck_sender",
             cwd=ROOT,
             stdout=asyncio.subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": str(ROOT), **redis_env(fast)},
+            env={
+                **os.environ,
+                "PYTHONPATH": str(ROOT),
+                **redis_env(fast),
+                "DOORSTEP_OUTBOX_RECLAIM_IDLE": "0.5",  # as the rescuer: one setting everywhere
+            },
         )
         assert worker.stdout is not None
         assert (await worker.stdout.readline()).strip() == b"ready"

@@ -5,8 +5,8 @@ Two guards, both in the message's shard slot. The batch's stream entries are cla
 the reclaimer only takes a dead worker's entries. And each send first takes the
 message's short lock, checking its provider id in the same script: after a Redis
 restart or a frozen process a live worker's entries can look idle, and the lock is
-what keeps the reclaimer from sending them as well. The lock lasts `reclaim_idle` and
-is extended with the claims, so a dead worker's locks end with its claims.
+what keeps the reclaimer from sending them as well. The lock lasts 0.9 `reclaim_idle`
+and is extended with the claims, so a dead worker's locks end with its claims.
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ return -1
 
 
 def lock_ms_for(policy: OutboxPolicy) -> int:
-    """As long as an entry may sit unclaimed: a dead worker's lock ends with its claim."""
-    return max(int(policy.reclaim_idle * 1000), 1000)
+    """A little less than an entry may sit unclaimed: a dead worker's lock has ended by
+    the time its entries can be reclaimed (every process has the same `reclaim_idle`)."""
+    return max(int(policy.reclaim_idle * 900), 50)
 
 
 async def keep_claimed(
