@@ -176,8 +176,10 @@ async def test_a_reply_is_taken_once_and_stop_is_honoured(app: Client, fake: Fak
     assert await inbound(app, sms("STOP", sid="SM9")) == 200  # Twilio retried the webhook
     said = [e for e in await transcript(services) if e["dir"] == "in"]
     assert [e["text"] for e in said] == ["STOP"]
-    assert await services.redis.exists(services.keys.optout("demo", "sms", PHONE))
-    confirmations = await eventually(fake.sent, lambda x: len(x) == 2)
+    # The webhook answers once the reply is in its inbox; STOP is handled just after.
+    optout = services.keys.optout("demo", "sms", PHONE)
+    assert await eventually(lambda: services.redis.exists(optout), bool, timeout=10)
+    confirmations = await eventually(fake.sent, lambda x: len(x) == 2, timeout=10)
     assert "won't get any more messages" in confirmations[-1]["Body"]
 
 
