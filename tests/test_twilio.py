@@ -225,3 +225,45 @@ async def test_the_delivery_photo_goes_as_an_mms(app: Client, fake: FakeTwilio) 
     await post_event(app, f.stop_completed("d1"))
     sent = await eventually(fake.sent, lambda x: len(x) == 2)
     assert sent[1]["MediaUrl"] == "https://photos.example.com/pod/1.jpg"
+
+
+async def test_two_brands_delivering_to_one_customer_each_get_only_their_replies(
+    app: Client, fake: FakeTwilio
+) -> None:
+    """Issue 18: a brand that sends an event with another brand's customer's number
+    must not capture that customer's replies. Each brand sends from its own number,
+    and a reply reaches the brand whose number it was sent to."""
+    from bot.base.brands import BrandSettings
+
+    services: Services = app.app[SERVICES]
+    demo = await services.brands.get("demo")
+    assert demo is not None
+    await services.brands.save(demo.model_copy(update={"senders": {"sms": "+15005550006"}}))
+    acme = BrandSettings(
+        brand_id="acme",
+        display_name="Acme",
+        channels=["sms"],
+        senders={"sms": "+15005550007"},
+        quiet_hours=None,  # its message goes now, whatever the hour in New York
+    )
+    await services.brands.save(acme)
+    acme_key = {"Authorization": f"Bearer {await services.brands.add_api_key('acme')}"}
+    # A brand cannot claim a number another brand sends from.
+    with pytest.raises(ValueError, match="belongs to another brand"):
+        await services.brands.save(acme.model_copy(update={"senders": {"sms": "+15005550006"}}))
+
+    assert (await post_event(app, f.delivery_created("d1", phone=PHONE)))[0] == 202
+    # Later, and so the newest delivery to this number: the other brand's.
+    assert (await post_event(app, f.delivery_created("a1", phone=PHONE), acme_key))[0] == 202
+    sent = await eventually(fake.sent, lambda x: len(x) == 2, timeout=10)
+    assert sorted(m.get("From", "") for m in sent) == ["+15005550006", "+15005550007"]
+
+    assert await inbound(app, sms("is it still coming today?", sid="SM21")) == 200
+    assert await inbound(app, sms("leave it at the door", sid="SM22", To="+15005550007")) == 200
+
+    async def said(brand: str, delivery: str) -> list[str]:
+        raw = await services.store.transcript(brand, delivery)
+        return [e["text"] for e in map(json.loads, raw) if e["dir"] == "in"]
+
+    assert await said("demo", "d1") == ["is it still coming today?"]
+    assert await said("acme", "a1") == ["leave it at the door"]
