@@ -83,23 +83,31 @@ class Recorder:
                     done.set_result(None)
 
     async def _write_patiently(self, group: list[Sent]) -> None:
+        """The group's transaction, tried again through a failover; what follows it in
+        other slots (cluster), once: a retry after a lost answer would append the
+        transcript twice."""
         deadline = time.monotonic() + RECORD_PATIENCE_S
         pause = 0.2
         while True:
             try:
-                await self._write(group)
-                return
+                one_node = await self._commit(group)
+                break
             except TRANSIENT:
                 if time.monotonic() + pause > deadline:
                     raise
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 1.0)
+        if not one_node:  # other slots: if the process dies before this, the messages stay sent
+            async with self.redis.pipeline(transaction=False) as pipe:
+                self._queue_after(pipe, group)
+                await execute(pipe, self.redis, self.keys)
 
-    async def _write(self, group: list[Sent]) -> None:
+    async def _commit(self, group: list[Sent]) -> bool:
+        """The shard's slot: every provider id and the acks, all or nothing (on one node
+        with the index and transcripts). Returns whether it was one node."""
         one_node = not isinstance(self.redis, RedisCluster)
         stream = self.keys.outbox(self.shard)
         entry_ids = [s.entry_id for s in group]
-        # The shard's slot: every provider id and the acks, all or nothing.
         async with self.redis.pipeline(transaction=True) as tx:
             for s in group:
                 tx.hset(self.keys.message(s.record["id"]), mapping=hash_fields(s.fields))
@@ -109,12 +117,9 @@ class Recorder:
             if one_node:
                 self._queue_after(tx, group)
                 await execute(tx, self.redis, self.keys)  # and the tracking pages are told
-                return
-            await tx.execute()
-        # Other slots: if the process dies before this, the messages stay sent.
-        async with self.redis.pipeline(transaction=False) as pipe:
-            self._queue_after(pipe, group)
-            await execute(pipe, self.redis, self.keys)
+            else:
+                await tx.execute()
+        return one_node
 
     def _queue_after(self, pipe: Any, group: list[Sent]) -> None:
         """The provider-id index (status callbacks) and what the customer received."""
