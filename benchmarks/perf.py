@@ -381,7 +381,7 @@ def main() -> None:
             if not model.exists():  # another checkout's model: the newest in the cache
                 model = max(model.parent.glob("doorstep-*.tar.gz"), key=lambda p: p.stat().st_mtime)
                 print(f"(no model for this checkout's nlu/; using {model.name})", flush=True)
-            rasa = start_server(model, free_port(), log_path=Path("/tmp/perf-rasa.log"))
+            rasa = start_server(model, log_path=Path("/tmp/perf-rasa.log"))
             stack.callback(rasa.stop)
             rasa_ready(rasa, timeout_s=float(os.environ.get("PERF_RASA_WAIT_S", "900")))
             extra = {"RASA_URL": rasa.url, "RASA_TOKEN": rasa.token}

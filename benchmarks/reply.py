@@ -210,7 +210,7 @@ def main() -> None:
         port, provider, redis_url, nlu_url, token = args.serve
         serve(int(port), provider, redis_url, nlu_url, token)
         return
-    rasa = start_server(model_path(), free_port(), log_path=Path("/tmp/bench-rasa.log"))
+    rasa = start_server(model_path(), log_path=Path("/tmp/bench-rasa.log"))
     try:
         wait_ready(rasa, timeout_s=240)
         with local_redis("redis://127.0.0.1:1/0") as redis_url:

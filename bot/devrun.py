@@ -142,9 +142,7 @@ def local_nlu(settings: Settings) -> Iterator[tuple[str | None, str | None]]:
         print(f"NLU off: {exc}", flush=True)
         yield None, None
         return
-    server = start_server(
-        model, free_port(), log_path=Path(tempfile.gettempdir()) / "doorstep-rasa.log"
-    )
+    server = start_server(model, log_path=Path(tempfile.gettempdir()) / "doorstep-rasa.log")
     print(f"Starting the NLU server at {server.url} (ready in about 30 s)", flush=True)
     try:
         yield server.url, server.token

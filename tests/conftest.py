@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from bot.app import create_app
 from bot.base.logs import configure_logging
 from bot.base.redisconn import close, connect
 from bot.config import Settings
-from bot.devrun import free_port, private_redis, redis_answers
+from bot.devrun import private_redis, redis_answers
 from bot.nlu.model import (
     NLUBuildError,
     RasaServer,
@@ -71,17 +72,31 @@ class _Rasa:
             cls.missing = str(exc)
         if cls.missing is None:
             log = Path(tempfile.gettempdir()) / "doorstep-test-rasa.log"
-            cls.server = start_server(model, free_port(), log_path=log)
+            cls.server = start_server(model, log_path=log)
+
+    restarted = False
 
     @classmethod
     def wait(cls) -> None:
-        if cls.server is None or cls.ready or cls.error:
+        if cls.server is None or cls.error:
+            return
+        if cls.ready and cls.server.process.poll() is None:
             return
         try:
             wait_ready(cls.server, timeout_s=float(os.environ.get("DOORSTEP_RASA_WAIT", "600")))
             cls.ready = True
         except NLUBuildError as exc:
-            cls.error = str(exc)
+            # A server that exited (a test's process killer, the machine's OOM killer)
+            # is started once more; the first failure is kept and printed either way.
+            print(f"\nthe session's Rasa server failed: {exc}", file=sys.stderr, flush=True)
+            if cls.restarted or cls.server.process.poll() is None:
+                cls.error = str(exc)
+                return
+            cls.restarted = True
+            cls.ready = False
+            cls.server.stop()
+            cls.start()
+            cls.wait()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

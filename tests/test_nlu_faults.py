@@ -21,7 +21,6 @@ from redis.asyncio import Redis
 
 from bot.app import create_app
 from bot.config import Settings
-from bot.devrun import free_port
 from bot.nlu.model import (
     NLUBuildError,
     RasaServer,
@@ -55,7 +54,7 @@ def own_rasa() -> Iterator[RasaServer]:
             pytest.fail(f"Rasa is required: {missing}")
         pytest.skip(f"Rasa not available: {missing}")
     log = Path(tempfile.gettempdir()) / "doorstep-test-rasa-killed.log"
-    server = start_server(model_path(), free_port(), log_path=log)
+    server = start_server(model_path(), log_path=log)
     try:
         wait_ready(server, timeout_s=600)
         yield server

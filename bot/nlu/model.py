@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import secrets
+import socket
 import subprocess
 import time
 import urllib.error
@@ -152,6 +154,14 @@ class RasaServer:
     token: str
     process: subprocess.Popen[bytes]
     log: IO[bytes] | None = None
+    log_path: Path | None = None
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The end of the server's own output: why it exited or is not ready yet."""
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        text = self.log_path.read_text(errors="replace").splitlines()[-lines:]
+        return "\n".join(text)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -164,10 +174,41 @@ class RasaServer:
             self.log.close()
 
 
+def unclaimed_port() -> int:
+    """A free port below the kernel's ephemeral range, for a server that binds late.
+
+    `rasa run` binds its port 30-70 s after it starts (after loading the model). A port
+    from `bind(("", 0))` comes from the ephemeral range, the one the kernel also hands
+    to every outgoing connection and to every other "free port" asked for meanwhile, so
+    on a busy machine the port was sometimes taken by the time Rasa bound it, and the
+    server exited. Ports below that range are handed out by nobody but this function.
+    """
+    low = _ephemeral_low()
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(20000, low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise NLUBuildError(f"no free port between 20000 and {low}")
+
+
+def _ephemeral_low() -> int:
+    try:
+        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+        return max(20001, int(text.split()[0]))
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def start_server(
-    model: Path, port: int, token: str | None = None, log_path: Path | None = None
+    model: Path, port: int | None = None, token: str | None = None, log_path: Path | None = None
 ) -> RasaServer:
     token = token or secrets.token_urlsafe(16)
+    port = port or unclaimed_port()
     log = open(log_path, "wb") if log_path else None  # noqa: SIM115 - closed by stop()
     proc = subprocess.Popen(  # noqa: S603
         [
@@ -188,7 +229,7 @@ def start_server(
         stdout=log or subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )
-    return RasaServer(f"http://127.0.0.1:{port}", token, proc, log)
+    return RasaServer(f"http://127.0.0.1:{port}", token, proc, log, log_path)
 
 
 def wait_ready(server: RasaServer, timeout_s: float = 180.0) -> None:
@@ -196,7 +237,10 @@ def wait_ready(server: RasaServer, timeout_s: float = 180.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise NLUBuildError(f"rasa run exited with {server.process.returncode}")
+            raise NLUBuildError(
+                f"rasa run exited with {server.process.returncode}; its log ends:\n"
+                + server.log_tail()
+            )
         try:
             url = f"{server.url}/status?token={server.token}"
             with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - local URL
@@ -205,4 +249,6 @@ def wait_ready(server: RasaServer, timeout_s: float = 180.0) -> None:
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.5)
-    raise NLUBuildError(f"Rasa did not become ready within {timeout_s:.0f} s")
+    raise NLUBuildError(
+        f"Rasa did not become ready within {timeout_s:.0f} s; its log ends:\n" + server.log_tail()
+    )
