@@ -23,6 +23,7 @@ from bot.agents.resolve import Resolution
 from bot.agents.sla_watch import SlaWatch
 from bot.agents.throttle import LoginThrottle
 from bot.base.brands import BrandStore
+from bot.base.children import die_with_parent
 from bot.base.clock import Clock
 from bot.base.keys import Keys, shared_secret
 from bot.base.lease import Lease
@@ -163,7 +164,9 @@ async def build_services(settings: Settings, redis: Redis, channels: ChannelRegi
     # Solves run in worker processes, started on first use (a test app that never
     # re-plans never starts one).
     routing = OrToolsEngine(
-        workers=settings.routing_workers, time_limit=settings.routing_time_limit
+        workers=settings.routing_workers,
+        time_limit=settings.routing_time_limit,
+        initializer=die_with_parent,
     )
     osrm = OsrmTable(aiohttp.ClientSession(), settings.osrm_url) if settings.osrm_url else None
     route_changes = RouteService(store, events, outbox, routing, clock, osrm)
@@ -340,6 +343,7 @@ async def stop_workers(services: Services, grace: float = 15.0) -> None:
     await services.inbound.settle(grace)
     if isinstance(services.routing, OrToolsEngine):
         await asyncio.to_thread(services.routing.close)  # waits for a running solve
+    await services.brand_templates.checks.close()
     if services.route_changes.osrm is not None:
         await services.route_changes.osrm.close()
     if services.nlu is not None:

@@ -35,6 +35,7 @@ from routing_adapter.solution import SearchStats, Solution, solve_lazily
 from routing_adapter.windows import day_slots, feasible_windows
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from concurrent.futures import ProcessPoolExecutor
 
 __all__ = [
@@ -302,7 +303,7 @@ class RoutingAdapter(Protocol):
     ) -> list[WindowOffer]: ...
 
 
-def _new_pool(workers: int) -> ProcessPoolExecutor:
+def _new_pool(workers: int, initializer: Callable[[], object] | None = None) -> ProcessPoolExecutor:
     """Solver processes started by a fork server, not forked from the service.
 
     A fork of the running service would copy its event loop, threads and every open
@@ -313,7 +314,9 @@ def _new_pool(workers: int) -> ProcessPoolExecutor:
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("forkserver"))
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=mp.get_context("forkserver"), initializer=initializer
+    )
 
 
 class OrToolsEngine:
@@ -326,10 +329,14 @@ class OrToolsEngine:
         slot_s: int = 7200,
         max_offers: int = 3,
         inline_max_stops: int = 300,
+        initializer: Callable[[], object] | None = None,
     ) -> None:
+        """`initializer` runs in each solver process (the service's makes them die
+        with it: `bot.base.children.die_with_parent`)."""
         self._workers = workers
+        self._initializer = initializer
         self.inline_max_stops = inline_max_stops
-        self._pool = _new_pool(workers)
+        self._pool = _new_pool(workers, initializer)
         self.time_limit = time_limit
         self.slot_s = slot_s
         self.max_offers = max_offers
@@ -345,7 +352,7 @@ class OrToolsEngine:
             # A solver process died (killed, or a native crash): replace the pool and try
             # once more, so one bad solve does not take routing down for the whole process.
             self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = _new_pool(self._workers)
+            self._pool = _new_pool(self._workers, self._initializer)
             return await loop.run_in_executor(self._pool, fn, *args)
 
     async def optimize(self, plan: Plan, time_limit: float | None = None) -> RouteResult:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 import multiprocessing
-import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from jinja2 import TemplateSyntaxError, meta
 from redis.asyncio import Redis
 
 from bot.base.brands import BrandSettings
+from bot.base.children import close_pool, die_with_parent
 from bot.base.keys import Keys
 from bot.base.values import Window
 from bot.messaging.render import Renderer
@@ -269,7 +269,7 @@ class CheckPool:
             context = multiprocessing.get_context("spawn")
             # Niced: on a busy machine the service's loop gets the CPU first.
             self._pool = ProcessPoolExecutor(
-                self._workers, mp_context=context, initializer=os.nice, initargs=(10,)
+                self._workers, mp_context=context, initializer=die_with_parent, initargs=(10,)
             )
         return self._pool
 
@@ -285,11 +285,13 @@ class CheckPool:
             return await asyncio.wait_for(job, self._timeout)
         except (BrokenProcessPool, TimeoutError):
             pool, self._pool = self._pool, None
-            if pool is not None:
-                for process in list(getattr(pool, "_processes", {}).values()):
-                    process.kill()
-                pool.shutdown(wait=False, cancel_futures=True)
+            await asyncio.to_thread(close_pool, pool, True)
             return [{"field": "source", "message": "the check did not finish"}], None
+
+    async def close(self) -> None:
+        """Stop the checking processes (each service stop; a test run starts hundreds)."""
+        pool, self._pool = self._pool, None
+        await asyncio.to_thread(close_pool, pool, True)
 
 
 # Append a version numbered one past the last and make it live, in one step: two admins
