@@ -21,6 +21,7 @@ import aiohttp
 import pytest
 
 from tests import failover_kit as kit
+from tests import load_kit
 from tests.redis_servers import Cluster, SentinelSet, cluster, sentinel_set
 
 # ~1 min each on an idle machine; a loaded one (load 20 on 2 cores) needs far more.
@@ -56,7 +57,7 @@ async def run_through_failover(
         promoted: list[float] = []
         seed = await kit.burst(session, found, SEEDED, range(0), rate=200)
         assert all(e.taken_at for e in seed.events)
-        await kit.wait_sent(found.twilio, {kit.phone(n) for n in SEEDED}, timeout=20)
+        await kit.wait_sent(found.twilio, {load_kit.phone(n) for n in SEEDED}, timeout=20)
 
         async def kill() -> tuple[int, float]:
             await asyncio.sleep(KILL_AFTER_S)
@@ -77,12 +78,12 @@ async def run_through_failover(
         # The window: from just before the kill (a record the dying master never passed
         # on) until shortly after the promotion (a record made on the new master).
         healed_at = promoted[0] + WINDOW_AFTER_PROMOTION_S
-        taken = {kit.phone(int(e.key[2:])) for e in load.events if e.taken_at}
+        taken = {load_kit.phone(int(e.key[2:])) for e in load.events if e.taken_at}
         await kit.wait_sent(found.twilio, taken, timeout=120)  # a loaded machine is slow
         # Let a message whose record the failover lost be reclaimed and sent again.
         await asyncio.sleep(5)
         result = kit.outcome(
-            found.twilio, load, {kit.phone(n): 2 for n in SEEDED}, kill_at, healed_at
+            found.twilio, load, {load_kit.phone(n): 2 for n in SEEDED}, kill_at, healed_at
         )
         ready = await found.readyz(session)
         if result.lost:
