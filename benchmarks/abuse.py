@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -36,9 +34,8 @@ from redis.asyncio import Redis
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from notify import (  # noqa: E402
+from benchmarks.notify import (  # noqa: E402
     API_KEY,
     Provider,
     bench_brand,
@@ -46,10 +43,10 @@ from notify import (  # noqa: E402
     serve,
     serve_provider,
 )
-
 from bot.agents.accounts import AccountStore, Agent  # noqa: E402
 from bot.base.keys import Keys  # noqa: E402
-from bot.devrun import free_port, local_redis  # noqa: E402
+from bot.devrun import free_port  # noqa: E402
+from tests import load_kit  # noqa: E402
 
 PASSWORD = "bench-admin-password"
 CPU_BOMB = "{% for i in range(1000) %}{{ ((range(1000)|list) * 9)|sort|sum }}{% endfor %}"
@@ -229,34 +226,17 @@ async def run(args: argparse.Namespace, redis_url: str) -> None:
     provider = Provider()
     runner, provider_port = await serve_provider(provider.handle)
     port = free_port()
-    log = open("/tmp/bench-abuse-server.log", "w")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            __file__,
-            "--serve",
-            str(port),
-            f"http://127.0.0.1:{provider_port}/messages",
-            redis_url,
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
+    provider_url = f"http://127.0.0.1:{provider_port}/messages"
+    command = [sys.executable, __file__, "--serve", str(port), provider_url, redis_url]
+    server = load_kit.start(command, port, "/tmp/bench-abuse-server.log")
+    base = server.base
     try:
         jar = aiohttp.CookieJar(unsafe=True)  # cookies for 127.0.0.1
         async with (
             aiohttp.ClientSession(cookie_jar=jar) as admin,
             aiohttp.ClientSession() as dispatch,
         ):
-            for _ in range(2400):  # a loaded machine takes a while to import it all
-                try:
-                    async with dispatch.get(f"{base}/readyz") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.05)
+            await load_kit.wait_ready(dispatch, server)
             csrf = await login(admin, base)
             async with admin.put(
                 f"{base}/console/api/admin/templates/delivery_scheduled",
@@ -304,8 +284,7 @@ async def run(args: argparse.Namespace, redis_url: str) -> None:
                     before[3] + len(events),
                 )
     finally:
-        server.terminate()
-        server.wait()
+        server.stop(timeout=60)
         await runner.cleanup()
     refused = sum(v for k, v in statuses.items() if " 4xx" in k or "refused" in k)
     fivexx = sum(v for k, v in statuses.items() if " 5xx" in k)
@@ -337,8 +316,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="reference/attack pairs")
     args = parser.parse_args()
     MALFORMED_ON[0] = not args.no_malformed
-    data = Path(tempfile.mkdtemp(prefix="abuse-redis-"))
-    with local_redis(f"redis://127.0.0.1:{free_port()}/0", data_dir=data) as redis_url:
+    with load_kit.private_redis(aof=True) as redis_url:
         asyncio.run(run(args, redis_url))
 
 

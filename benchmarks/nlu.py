@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from bot.devrun import free_port  # noqa: E402
 from bot.nlu.model import SERVING_THREADS, ensure_model, start_server, wait_ready  # noqa: E402
 from integrations.rasa import RasaClient  # noqa: E402
+from tests.load_kit import cpu_seconds, pct  # noqa: E402
 
 # The thread pools of the `rasa run` process, as the service sets them (bot/nlu/model.py).
 RASA_THREAD_ENV = SERVING_THREADS
@@ -102,17 +103,6 @@ MESSAGES = [
     "friday morning is better",
     "pls leave it with my neighbour at no. 14",
 ]
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def run(

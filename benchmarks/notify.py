@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import statistics
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -30,9 +30,7 @@ from redis.asyncio import Redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.base.brands import BrandSettings, BrandStore  # noqa: E402
-from bot.base.keys import Keys  # noqa: E402
-from bot.devrun import free_port, local_redis  # noqa: E402
+from bot.devrun import free_port  # noqa: E402
 from integrations.base import (  # noqa: E402
     ChannelRegistry,
     ChannelSendError,
@@ -41,6 +39,8 @@ from integrations.base import (  # noqa: E402
     SendResult,
     StatusSink,
 )
+from tests import load_kit  # noqa: E402
+from tests.load_kit import pct  # noqa: E402
 
 API_KEY = "bench-key"
 
@@ -119,26 +119,9 @@ def serve(
 
 
 def delivery_event(n: int, tag: str) -> dict[str, Any]:
-    start = datetime.now(UTC) + timedelta(days=1)
-    return {
-        "id": f"{tag}-c-{n}",
-        "type": "delivery.created",
-        "data": {
-            "delivery_id": f"{tag}-{n}",
-            "order_id": f"{tag}-{n}",
-            "customer": {
-                "name": "Pat Doe",
-                "phone": f"+1212555{n % 10000:04d}",
-                "locale": "en",
-                "timezone": "America/New_York",
-            },
-            "address": {"line1": "1 Main St", "lat": 40.7, "lon": -73.9},
-            "promised_window": {
-                "start": start.isoformat(),
-                "end": (start + timedelta(hours=4)).isoformat(),
-            },
-        },
-    }
+    """Delivery `{tag}-{n}` (event `{tag}-c-{n}`) to +1 212 555 and `n % 10000`."""
+    phone = load_kit.phone(n, areas=(212,))
+    return load_kit.delivery_event(f"{tag}-{n}", phone, event_id=f"{tag}-c-{n}")
 
 
 def route_event(tag: str, route: int, ids: list[str]) -> dict[str, Any]:
@@ -174,11 +157,6 @@ class Provider:
         self.count += 1
         self.arrivals.setdefault(body["to"], []).append(time.time())
         return web.json_response({"sid": f"SM{self.count:08d}"}, status=201)
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def post_event(session: aiohttp.ClientSession, url: str, event: dict[str, Any]) -> None:
@@ -255,12 +233,7 @@ def report(
 async def bench_brand(redis_url: str) -> None:
     """A clean database with the benchmark brand (no quiet hours) and its API key."""
     redis = Redis.from_url(redis_url, decode_responses=True)
-    await redis.flushdb()
-    brands = BrandStore(redis, Keys())
-    await brands.save(
-        BrandSettings(brand_id="bench", display_name="Bench", channels=["bench"], quiet_hours=None)
-    )
-    await brands.add_api_key("bench", API_KEY)
+    await load_kit.seed_brand(redis, "bench", API_KEY, display_name="Bench", channels=["bench"])
     await redis.aclose()
 
 
@@ -282,31 +255,16 @@ async def run(args: argparse.Namespace, redis_url: str) -> None:
 
     port = free_port()
     profiler = os.environ.get("PROFILE_WITH")  # e.g. "py-spy record -o /tmp/p.txt -f raw --"
-    server = subprocess.Popen(
-        [
-            *(profiler.split() if profiler else []),
-            sys.executable,
-            __file__,
-            "--serve",
-            str(port),
-            f"http://127.0.0.1:{provider_port}/messages",
-            redis_url,
-        ],
-        stdout=open("/tmp/bench-server.log", "w"),
-    )
-    url = f"http://127.0.0.1:{port}/v1/events"
+    provider_url = f"http://127.0.0.1:{provider_port}/messages"
+    prefix = profiler.split() if profiler else []
+    command = [*prefix, sys.executable, __file__, "--serve", str(port), provider_url, redis_url]
+    server = load_kit.start(command, port, "/tmp/bench-server.log")
+    url = f"{server.base}/v1/events"
     try:
         async with aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=args.concurrency)
         ) as session:
-            for _ in range(200):
-                try:
-                    async with session.get(f"http://127.0.0.1:{port}/readyz") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.05)
+            await load_kit.wait_ready(session, server)
             print(
                 f"notify benchmark: {os.cpu_count()} cores, one Doorstep process, "
                 f"{args.concurrency} concurrent clients",
@@ -372,8 +330,7 @@ async def run(args: argparse.Namespace, redis_url: str) -> None:
                 f"route.dispatched x{stops} stops", lat, min(sent), max(arrivals), routes * stops
             )
     finally:
-        server.send_signal(2 if profiler else 15)
-        server.wait(timeout=60)
+        server.stop(signal.SIGINT if profiler else signal.SIGTERM, timeout=60)
         await runner.cleanup()
 
 
@@ -388,7 +345,7 @@ def main() -> None:
     if args.serve:
         serve(int(args.serve[0]), args.serve[1], args.serve[2])
         return
-    with local_redis("redis://127.0.0.1:1/0") as redis_url:
+    with load_kit.private_redis(aof=True) as redis_url:
         asyncio.run(run(args, redis_url))
 
 

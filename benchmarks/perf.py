@@ -23,16 +23,11 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import uvloop
@@ -42,49 +37,29 @@ from redis.asyncio import Redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.base.brands import BrandSettings, BrandStore  # noqa: E402
-from bot.base.keys import Keys  # noqa: E402
-from bot.devrun import free_port, private_redis  # noqa: E402
-from tests.fake_providers import FakeTwilio  # noqa: E402
+from bot.devrun import free_port  # noqa: E402
+from tests.load_kit import (  # noqa: E402
+    Child,
+    TimedTwilio,
+    cpu_seconds,
+    delivery_event,
+    doorstep_env,
+    pct,
+    phone,
+    private_redis,
+    seed_brand,
+    start,
+    start_doorstep,
+    wait_ready,
+)
 
 API_KEY = "bench-key"
-AREAS = (212, 646, 718, 917, 347, 929, 332, 201, 551, 973, 415, 510, 650, 408, 312, 773)
-TICK = os.sysconf("SC_CLK_TCK")
 BUDGET_P99_MS = 100.0
 
 
-def phone(n: int) -> str:
-    """A distinct valid US number for each n below 160 000."""
-    return f"+1{AREAS[(n // 10000) % len(AREAS)]}555{n % 10000:04d}"
-
-
 # --- the fake Twilio, in a process of its own ------------------------------------
-class TimedTwilio(FakeTwilio):
-    """The tests' fake Twilio API, noting when each message arrived (by recipient)."""
-
-    arrivals: list[tuple[str, float, str]]
-
-    def app(self) -> web.Application:
-        self.arrivals = []
-        app = super().app()
-        app.router.add_get("/_arrivals", self.take_arrivals)
-        return app
-
-    async def create(self, request: web.Request) -> web.Response:
-        arrived = time.time()
-        response = await super().create(request)
-        self.requests.clear()  # keeps memory flat over a long run
-        form = await request.post()
-        self.arrivals.append((str(form.get("To", "")), arrived, str(form.get("Body", ""))[:90]))
-        return response
-
-    async def take_arrivals(self, _request: web.Request) -> web.Response:
-        taken, self.arrivals = self.arrivals, []
-        return web.json_response(taken)
-
-
 def serve_twilio(port: int) -> None:
-    fake = TimedTwilio()
+    fake = TimedTwilio(keep_requests=False)
     web.run_app(
         fake.app(), host="127.0.0.1", port=port, print=None, access_log=None,
         loop=uvloop.new_event_loop(),
@@ -92,48 +67,22 @@ def serve_twilio(port: int) -> None:
 
 
 # --- processes -------------------------------------------------------------------
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-@contextmanager
-def child(args: list[str], log: str, env: dict[str, str] | None = None) -> Iterator[int]:
-    with open(log, "w") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
-    try:
-        yield proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-async def wait_ready(session: aiohttp.ClientSession, url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            async with session.get(url) as resp:
-                if resp.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer")
-
-
 @dataclass
 class Service:
-    """One system under test: its HTTP base URL, its process and its redis-server."""
+    """One system under test: its process (HTTP base URL, pid) and its redis-server."""
 
     name: str
-    base: str
-    pid: int
+    child: Child
     redis: Redis
     redis_pid: int = 0
+
+    @property
+    def base(self) -> str:
+        return self.child.base
+
+    @property
+    def pid(self) -> int:
+        return self.child.pid
 
     async def commands(self) -> dict[str, int]:
         stats = await self.redis.info("commandstats")
@@ -141,36 +90,6 @@ class Service:
 
 
 # --- load ------------------------------------------------------------------------
-def delivery_event(n: int, tag: str) -> dict[str, Any]:
-    start = datetime.now(UTC) + timedelta(days=1)
-    return {
-        "id": f"{tag}-{n}",
-        "type": "delivery.created",
-        "data": {
-            "delivery_id": f"{tag}-{n}",
-            "order_id": f"{tag}-{n}",
-            "customer": {
-                "name": "Pat Doe",
-                "phone": phone(n),
-                "locale": "en",
-                "timezone": "America/New_York",
-            },
-            "address": {"line1": "1 Main St", "lat": 40.7, "lon": -73.9},
-            "promised_window": {
-                "start": start.isoformat(),
-                "end": (start + timedelta(hours=4)).isoformat(),
-            },
-        },
-    }
-
-
-def pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
 async def open_loop(
     session: aiohttp.ClientSession, url: str, bodies: list[bytes], rate: float
 ) -> tuple[list[float], int]:
@@ -224,7 +143,10 @@ async def notify_step(
 ) -> Step:  # fmt: skip
     count = round(rate * seconds)
     tag = f"{svc.name}{rate:.0f}x{first}"
-    bodies = [json.dumps(delivery_event(first + i, tag)).encode() for i in range(count)]
+    bodies = [
+        json.dumps(delivery_event(f"{tag}-{n}", phone(n))).encode()
+        for n in range(first, first + count)
+    ]
     async with session.get(f"{twilio}/_arrivals") as resp:
         await resp.read()
     cpu0, rcpu0, cmd0 = cpu_seconds(svc.pid), cpu_seconds(svc.redis_pid), await svc.commands()
@@ -292,20 +214,11 @@ def summary(steps: list[Step]) -> None:
     )
 
 
-async def bench_brand(redis: Redis) -> None:
-    await redis.flushdb()
-    brands = BrandStore(redis, Keys())
-    await brands.save(
-        BrandSettings(brand_id="bench", display_name="Bench", channels=["sms"], quiet_hours=None)
-    )
-    await brands.add_api_key("bench", API_KEY)
-
-
 async def run_notify(args: argparse.Namespace, ds: Service, ref: Service, twilio: str) -> None:
     rates = [float(r) for r in args.rates.split(",")]
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1000)) as session:
         for svc in (ds, ref):
-            await wait_ready(session, f"{svc.base}/readyz")
+            await wait_ready(session, svc.child, timeout=60)
             svc.redis_pid = int((await svc.redis.info("server"))["process_id"])
         for svc in (ds, ref):  # warm-up, not measured
             await notify_step(session, twilio, svc, 100, 2, 150_000)
@@ -327,23 +240,6 @@ async def run_notify(args: argparse.Namespace, ds: Service, ref: Service, twilio
         summary(steps)
 
 
-def doorstep_env(port: int, redis_url: str, twilio: str, extra: dict[str, str]) -> dict[str, str]:
-    return os.environ | {
-        "REDIS_URL": redis_url,
-        "PORT": str(port),
-        "HOST": "127.0.0.1",
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-        "DOORSTEP_SANDBOX": "false",
-        "DOORSTEP_DEMO": "false",
-        "TWILIO_ACCOUNT_SID": "AC123",
-        "TWILIO_AUTH_TOKEN": "secret",
-        "TWILIO_FROM": "+15005550006",
-        "TWILIO_API_URL": twilio,
-        "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "info"),
-        **extra,
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rates", default="100,200,400,600,800,1000")
@@ -356,21 +252,21 @@ def main() -> None:
     if args.fake_twilio:
         serve_twilio(args.fake_twilio)
         return
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is needed"
     py = sys.executable
+    logs = f"/tmp/perf-{os.getpid()}"
     with ExitStack() as stack:
-        ds_redis = stack.enter_context(private_redis(binary))
-        ref_redis = stack.enter_context(private_redis(binary))
+        ds_redis = stack.enter_context(private_redis())
+        ref_redis = stack.enter_context(private_redis())
         tw_port, ds_port, ref_port = free_port(), free_port(), free_port()
         twilio = f"http://127.0.0.1:{tw_port}"
-        stack.enter_context(
-            child([py, __file__, "--fake-twilio", str(tw_port)], f"/tmp/perf-{os.getpid()}-tw.log")
-        )
+        tw_child = start([py, __file__, "--fake-twilio", str(tw_port)], tw_port, f"{logs}-tw.log")
+        stack.callback(tw_child.stop)
         time.sleep(0.5)
         loop = uvloop.new_event_loop()
         ds_client = Redis.from_url(ds_redis, decode_responses=True)
-        loop.run_until_complete(bench_brand(ds_client))
+        loop.run_until_complete(
+            seed_brand(ds_client, "bench", API_KEY, display_name="Bench", channels=["sms"])
+        )
         extra: dict[str, str] = {}
         rasa = None
         if args.replies:
@@ -385,25 +281,22 @@ def main() -> None:
             stack.callback(rasa.stop)
             rasa_ready(rasa, timeout_s=float(os.environ.get("PERF_RASA_WAIT_S", "900")))
             extra = {"RASA_URL": rasa.url, "RASA_TOKEN": rasa.token}
-        env = doorstep_env(ds_port, ds_redis, twilio, extra)
-        ds_pid = stack.enter_context(
-            child(
-                [py, *os.environ.get("PERF_PROFILE", "").split(), "-m", "bot.cli", "serve"],
-                f"/tmp/perf-{os.getpid()}-doorstep.log",
-                env,
-            )
+        env = {
+            **doorstep_env({"REDIS_URL": ds_redis}, twilio),
+            "TWILIO_FROM": "+15005550006",
+            "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "info"),
+            **extra,
+        }
+        profile = os.environ.get("PERF_PROFILE", "").split()
+        ds_child = start_doorstep(env, f"{logs}-doorstep.log", port=ds_port, python_args=profile)
+        stack.callback(ds_child.stop)
+        script = str(ROOT / "benchmarks/perf_reference.py")
+        ref_child = start(
+            [py, script, str(ref_port), ref_redis, twilio], ref_port, f"{logs}-reference.log"
         )
-        ref_pid = stack.enter_context(
-            child(
-                [py, str(ROOT / "benchmarks/perf_reference.py"), str(ref_port), ref_redis, twilio],
-                f"/tmp/perf-{os.getpid()}-reference.log",
-            )
-        )
-        ds = Service("doorstep", f"http://127.0.0.1:{ds_port}", ds_pid, ds_client)
-        ref = Service(
-            "reference", f"http://127.0.0.1:{ref_port}", ref_pid,
-            Redis.from_url(ref_redis, decode_responses=True),
-        )  # fmt: skip
+        stack.callback(ref_child.stop)
+        ds = Service("doorstep", ds_child, ds_client)
+        ref = Service("reference", ref_child, Redis.from_url(ref_redis, decode_responses=True))
         if not args.no_notify:
             loop.run_until_complete(run_notify(args, ds, ref, twilio))
         if rasa is not None:

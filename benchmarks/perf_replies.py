@@ -26,13 +26,14 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from twilio.request_validator import RequestValidator
 
+from tests.load_kit import TWILIO_TOKEN, cpu_seconds, delivery_event, pct, phone, wait_ready
+
 if TYPE_CHECKING:
     from benchmarks.perf import Service
 
 ROUTES = 100
 STOPS = 12
 OUR_NUMBER = "+15005550006"
-TOKEN = "secret"
 OTHER = ("where is my parcel?", "hi there", "thanks!")
 RESCHEDULE = "can you come after 3pm?"
 _sids = itertools.count(1)
@@ -46,8 +47,6 @@ def morning_zone() -> str:
 
 
 def reply_phone(route: int, stop: int) -> str:
-    from benchmarks.perf import phone
-
     return phone(100_000 + route * 100 + stop)
 
 
@@ -69,29 +68,18 @@ async def setup(session: aiohttp.ClientSession, ds: Service) -> None:
         await asyncio.gather(
             *(
                 post(
-                    {
-                        "id": f"rp-c-{r}-{s}",
-                        "type": "delivery.created",
-                        "data": {
-                            "delivery_id": ids[s],
-                            "order_id": ids[s],
-                            "customer": {
-                                "name": "Pat Doe",
-                                "phone": reply_phone(r, s),
-                                "locale": "en",
-                                "timezone": zone,
-                            },
-                            "address": {
-                                "line1": f"{s} Main St",
-                                "lat": 40.68 + s * 0.002,
-                                "lon": -73.97 + s * 0.002,
-                            },
-                            "promised_window": {
-                                "start": now.isoformat(),
-                                "end": (now + timedelta(hours=5)).isoformat(),
-                            },
+                    delivery_event(
+                        ids[s],
+                        reply_phone(r, s),
+                        event_id=f"rp-c-{r}-{s}",
+                        timezone=zone,
+                        address={
+                            "line1": f"{s} Main St",
+                            "lat": 40.68 + s * 0.002,
+                            "lon": -73.97 + s * 0.002,
                         },
-                    }
+                        window=(now, now + timedelta(hours=5)),
+                    )
                 )
                 for s in range(STOPS)
             )
@@ -142,9 +130,7 @@ async def reply_step(
     senders: list[tuple[str, str]], rasa_pid: int,
 ) -> dict[str, Any]:  # fmt: skip
     """Post `senders` (phone, text) open loop at `rate`; latencies and CPU."""
-    from benchmarks.perf import cpu_seconds, pct
-
-    validator = RequestValidator(TOKEN)
+    validator = RequestValidator(TWILIO_TOKEN)
     count = min(len(senders), round(rate * seconds))
     chosen = senders[:count]
     del senders[:count]
@@ -212,8 +198,6 @@ async def rasa_only(
     session: aiohttp.ClientSession, url: str, token: str, pid: int, n: int = 300
 ) -> tuple[float, float]:
     """The reference: parses/s of the Rasa server alone (4 in flight), CPU ms per parse."""
-    from benchmarks.perf import cpu_seconds
-
     texts = [*OTHER, RESCHEDULE]
     queue = list(range(n))
     cpu0 = cpu_seconds(pid)
@@ -238,10 +222,8 @@ async def run(
 ) -> None:  # fmt: skip
     import os
 
-    from benchmarks.perf import wait_ready
-
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=500)) as session:
-        await wait_ready(session, f"{ds.base}/readyz", timeout=300)
+        await wait_ready(session, ds.child, timeout=300)
         await setup(session, ds)
         await asyncio.sleep(3)  # the setup's own messages go out
         # Reschedulers: one stop per route at a time (stop k of every route at step k);

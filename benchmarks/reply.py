@@ -26,7 +26,6 @@ import asyncio
 import itertools
 import os
 import random
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -43,13 +42,14 @@ from benchmarks.notify import (  # noqa: E402
     HttpProviderChannel,
     bench_brand,
     delivery_event,
-    pct,
     post_event,
     serve_provider,
 )
-from bot.devrun import free_port, local_redis  # noqa: E402
+from bot.devrun import free_port  # noqa: E402
 from bot.nlu.model import model_path, start_server, wait_ready  # noqa: E402
 from integrations.base import InboundMessage, InboundSink, StatusSink  # noqa: E402
+from tests import load_kit  # noqa: E402
+from tests.load_kit import pct  # noqa: E402
 
 _ids = itertools.count()
 REPLIES = (
@@ -138,32 +138,15 @@ async def run(args: argparse.Namespace, redis_url: str, nlu_url: str, nlu_token:
     runner, provider_port = await serve_provider(provider.handle)
 
     port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            __file__,
-            "--serve",
-            str(port),
-            f"http://127.0.0.1:{provider_port}/messages",
-            redis_url,
-            nlu_url,
-            nlu_token,
-        ],
-        stdout=open("/tmp/bench-reply-server.log", "w"),
-    )
-    base = f"http://127.0.0.1:{port}"
+    provider_url = f"http://127.0.0.1:{provider_port}/messages"
+    command = [sys.executable, __file__, "--serve", str(port), provider_url, redis_url]
+    server = load_kit.start([*command, nlu_url, nlu_token], port, "/tmp/bench-reply-server.log")
+    base = server.base
     try:
         async with aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=args.conversations + 10)
         ) as session:
-            for _ in range(400):
-                try:
-                    async with session.get(f"{base}/readyz") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.05)
+            await load_kit.wait_ready(session, server)
             events = [delivery_event(n, "reply") for n in range(args.conversations)]
             for e in events:
                 await post_event(session, f"{base}/v1/events", e)
@@ -194,8 +177,7 @@ async def run(args: argparse.Namespace, redis_url: str, nlu_url: str, nlu_token:
                     flush=True,
                 )
     finally:
-        server.terminate()
-        server.wait(timeout=60)
+        server.stop(timeout=60)
         await runner.cleanup()
 
 
@@ -213,7 +195,7 @@ def main() -> None:
     rasa = start_server(model_path(), log_path=Path("/tmp/bench-rasa.log"))
     try:
         wait_ready(rasa, timeout_s=240)
-        with local_redis("redis://127.0.0.1:1/0") as redis_url:
+        with load_kit.private_redis(aof=True) as redis_url:
             asyncio.run(run(args, redis_url, rasa.url, rasa.token))
     finally:
         rasa.stop()

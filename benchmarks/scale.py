@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests import failover_kit as kit  # noqa: E402
+from tests import load_kit  # noqa: E402
 from tests.redis_servers import Cluster, SentinelSet, cluster, sentinel_set, start_server  # noqa: E402
 
 SEEDED = range(30)
@@ -67,7 +68,7 @@ async def scenario(
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200)) as session,
         ):
             await kit.burst(session, found, SEEDED, range(0), rate=200)
-            await kit.wait_sent(found.twilio, {kit.phone(n) for n in SEEDED}, timeout=60)
+            await kit.wait_sent(found.twilio, {load_kit.phone(n) for n in SEEDED}, timeout=60)
             found.twilio.requests.clear()  # measure the burst only
             burst = range(1000, 1000 + events)
             kill_at: float | None = None
@@ -86,12 +87,12 @@ async def scenario(
             if killing is not None:
                 await killing
             healed_at = time.monotonic()
-            taken = {kit.phone(int(e.key[2:])) for e in load.events if e.taken_at}
+            taken = {load_kit.phone(int(e.key[2:])) for e in load.events if e.taken_at}
             await kit.wait_sent(found.twilio, taken, timeout=90)
             if failover:
                 await asyncio.sleep(5)  # a message whose record was lost is resent
             return kit.outcome(
-                found.twilio, load, {kit.phone(n): 1 for n in SEEDED}, kill_at, healed_at
+                found.twilio, load, {load_kit.phone(n): 1 for n in SEEDED}, kill_at, healed_at
             )
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -33,13 +32,14 @@ from benchmarks.notify import (  # noqa: E402
     Provider,
     bench_brand,
     delivery_event,
-    pct,
     post_event,
     route_event,
     serve,
     serve_provider,
 )
-from bot.devrun import free_port, local_redis  # noqa: E402
+from bot.devrun import free_port  # noqa: E402
+from tests import load_kit  # noqa: E402
+from tests.load_kit import pct  # noqa: E402
 
 LINK = re.compile(r"/t/[a-z2-7]{16}")
 
@@ -68,23 +68,15 @@ async def run(args: argparse.Namespace, redis_url: str) -> None:
     provider = Provider()
     runner, provider_port = await serve_provider(provider.handle)
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [sys.executable, str(ROOT / "benchmarks" / "notify.py"), "--serve", str(port),
-         f"http://127.0.0.1:{provider_port}/messages", redis_url],
-        stdout=open("/tmp/bench-tracking-server.log", "w"),
-    )  # fmt: skip
+    provider_url = f"http://127.0.0.1:{provider_port}/messages"
+    notify = str(ROOT / "benchmarks" / "notify.py")
+    command = [sys.executable, notify, "--serve", str(port), provider_url, redis_url]
+    server = load_kit.start(command, port, "/tmp/bench-tracking-server.log")
+    base = server.base
     connector = aiohttp.TCPConnector(limit=args.routes * args.stops + 50)
     try:
         async with aiohttp.ClientSession(connector=connector) as session:
-            for _ in range(200):
-                try:
-                    async with session.get(f"{base}/readyz") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.05)
+            await load_kit.wait_ready(session, server)
             first = datetime.now(UTC) + timedelta(hours=2)
             routes = [[f"trk-{r}-{n}" for n in range(args.stops)] for r in range(args.routes)]
             for r, ids in enumerate(routes):
@@ -165,8 +157,7 @@ async def run(args: argparse.Namespace, redis_url: str) -> None:
         print(f"views sent to pages of other routes: {woken_elsewhere}")
         print(f"Redis connections of the service: {before} before the pages, {held} with them open")
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        server.stop(timeout=20)
         await runner.cleanup()
 
 
@@ -182,7 +173,7 @@ def main() -> None:
     if args.serve:
         serve(int(args.serve[0]), args.serve[1], args.serve[2])
         return
-    with local_redis("redis://127.0.0.1:6399/0") as redis_url:
+    with load_kit.private_redis(aof=True) as redis_url:
         asyncio.run(run(args, redis_url))
 
 

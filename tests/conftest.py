@@ -33,6 +33,25 @@ from tests.redis_servers import Cluster, SentinelSet, cluster, sentinel_set
 configure_logging("info", json=True)
 
 
+def rasa_missing() -> str | None:
+    """Why no Rasa server can start here (no `rasa` to run, no trained model), or None."""
+    model = model_path()
+    try:
+        rasa_binary()
+    except NLUBuildError as exc:
+        return str(exc)
+    return None if model.exists() else f"no trained model at {model}"
+
+
+def require_rasa(missing: str | None) -> None:
+    """Skip the test when Rasa is not available (`missing` says why); fail it instead
+    under DOORSTEP_REQUIRE_RASA, which `make test` sets after training the model."""
+    if missing:
+        if os.environ.get("DOORSTEP_REQUIRE_RASA"):
+            pytest.fail(f"Rasa is required: {missing}")
+        pytest.skip(f"Rasa not available: {missing}")
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """A private redis-server on a free port when the binary exists, else REDIS_URL."""
@@ -64,15 +83,10 @@ class _Rasa:
 
     @classmethod
     def start(cls) -> None:
-        model = model_path()
-        try:
-            rasa_binary()
-            cls.missing = None if model.exists() else f"no trained model at {model}"
-        except NLUBuildError as exc:
-            cls.missing = str(exc)
+        cls.missing = rasa_missing()
         if cls.missing is None:
             log = Path(tempfile.gettempdir()) / "doorstep-test-rasa.log"
-            cls.server = start_server(model, log_path=log)
+            cls.server = start_server(model_path(), log_path=log)
 
     restarted = False
 
@@ -124,10 +138,7 @@ def rasa() -> RasaServer:
     `make test` trains the model first and sets DOORSTEP_REQUIRE_RASA, so a missing
     model is a failure there; a bare `pytest` without Rasa installed skips these tests.
     """
-    if _Rasa.missing:
-        if os.environ.get("DOORSTEP_REQUIRE_RASA"):
-            pytest.fail(f"Rasa is required: {_Rasa.missing}")
-        pytest.skip(f"Rasa not available: {_Rasa.missing}")
+    require_rasa(_Rasa.missing)
     _Rasa.wait()
     if _Rasa.error or _Rasa.server is None:
         pytest.fail(f"the Rasa server did not start: {_Rasa.error}")

@@ -8,49 +8,34 @@ posted round-robin to the replicas. A client whose request fails retries it as a
 dispatch system or Twilio would (same event id, same MessageSid) until it is taken.
 `kill_master` kills (SIGKILL) a master mid-burst and waits for its replica to be
 promoted. `Outcome` counts lost messages, messages sent twice, replies answered twice
-and how long accepting and sending stopped.
+and how long accepting and sending stopped. The pieces any load needs (the events, the
+fake Twilio, starting `doorstep serve`) are `tests/load_kit.py`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import os
-import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import aiohttp
-from aiohttp import web
 from twilio.request_validator import RequestValidator
 
-from bot.base.brands import BrandSettings, BrandStore
 from bot.base.redisconn import close, connect
 from bot.config import Settings
-from bot.devrun import free_port
-from tests.fake_providers import FakeTwilio
+from tests import load_kit
+from tests.load_kit import Child, TimedTwilio, phone
 from tests.redis_servers import Cluster, SentinelSet, cli
 
-ROOT = Path(__file__).resolve().parent.parent
 BRAND = "fo"
 API_KEY = "failover-key"
-TOKEN = "secret"
-
-
-class TimedTwilio(FakeTwilio):
-    """The fake Messages API, noting when each request arrived (monotonic clock)."""
-
-    async def create(self, request: web.Request) -> web.Response:
-        at = time.monotonic()
-        response = await super().create(request)
-        self.requests[-1]["at"] = at
-        return response
+TOKEN = load_kit.TWILIO_TOKEN
 
 
 def message_id(sent: dict[str, Any]) -> str:
@@ -69,23 +54,12 @@ def topology_env(kind: str, servers: Cluster | SentinelSet | str) -> dict[str, s
 
 
 @dataclass
-class Replica:
-    port: int
-    process: asyncio.subprocess.Process
-    log: Path
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
-@dataclass
 class Deployment:
     """The replicas, the fake provider and the environment they share."""
 
     env: dict[str, str]
     twilio: TimedTwilio
-    replicas: list[Replica] = field(default_factory=list)
+    replicas: list[Child] = field(default_factory=list)
 
     async def readyz(
         self, session: aiohttp.ClientSession, within_s: float = 30
@@ -107,31 +81,11 @@ async def seed_brand(env: dict[str, str]) -> None:
     settings = Settings.from_env(env)
     redis = connect(settings.redis, max_connections=4)
     try:
-        await redis.flushall()
-        brands = BrandStore(redis, settings.keys)
-        await brands.save(
-            BrandSettings(
-                brand_id=BRAND, display_name="Failover", channels=["sms"], quiet_hours=None
-            )
+        await load_kit.seed_brand(
+            redis, BRAND, API_KEY, display_name="Failover", keys=settings.keys
         )
-        await brands.add_api_key(BRAND, API_KEY)
     finally:
         await close(redis)
-
-
-async def start_replica(env: dict[str, str], folder: Path, n: int) -> Replica:
-    port = free_port()
-    log = folder / f"replica{n}.log"
-    with log.open("wb") as out:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "serve",
-            cwd=ROOT,
-            stdout=out,
-            stderr=asyncio.subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": str(ROOT), **env, "PORT": str(port),
-                 "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"},
-        )  # fmt: skip
-    return Replica(port, process, log)
 
 
 @asynccontextmanager
@@ -141,9 +95,7 @@ async def deployment(
     twilio = TimedTwilio()
     await twilio.start(twilio.app())
     env = {
-        **redis_env,
-        "DOORSTEP_SANDBOX": "false",
-        "DOORSTEP_DEMO": "false",
+        **load_kit.doorstep_env(redis_env, twilio.url),
         "DOORSTEP_OUTBOX_SHARDS": str(shards),
         "DOORSTEP_WORKERS": str(shards),
         "DOORSTEP_OUTBOX_RECLAIM_IDLE": "3",
@@ -158,70 +110,32 @@ async def deployment(
         # is sent again (it would be reconciled by Twilio's status callback, which the
         # fake does not make): not what this measures.
         "DOORSTEP_SEND_TIMEOUT": "60",
-        "TWILIO_ACCOUNT_SID": "AC123",
-        "TWILIO_AUTH_TOKEN": TOKEN,
         "TWILIO_MESSAGING_SERVICE_SID": "MG123",
-        "TWILIO_API_URL": twilio.url,
         "LOG_LEVEL": "warning",
     }
     await seed_brand(env)
     found = Deployment(env, twilio)
     try:
         for n in range(replicas):
-            found.replicas.append(await start_replica(env, folder, n))
+            log = folder / f"replica{n}.log"
+            found.replicas.append(load_kit.start_doorstep(env, log))
         async with aiohttp.ClientSession() as session:
-            await wait_ready(session, found)
+            deadline = time.monotonic() + 180  # all of them start at once
+            for replica in found.replicas:
+                timeout = max(0.0, deadline - time.monotonic())
+                await load_kit.wait_ready(session, replica, timeout=timeout)
         yield found
     finally:
         for replica in found.replicas:
-            if replica.process.returncode is None:
-                replica.process.terminate()
+            replica.terminate()
         for replica in found.replicas:
-            try:
-                await asyncio.wait_for(replica.process.wait(), 30)
-            except TimeoutError:
-                replica.process.kill()
+            await asyncio.to_thread(replica.stop, timeout=30)
         await twilio.close()
 
 
-async def wait_ready(
-    session: aiohttp.ClientSession, found: Deployment, timeout: float = 180
-) -> None:
-    deadline = time.monotonic() + timeout
-    for replica in found.replicas:
-        while True:
-            if replica.process.returncode is not None:
-                raise RuntimeError(f"replica exited: {replica.log.read_text()[-3000:]}")
-            try:
-                async with session.get(f"{replica.base}/readyz") as resp:
-                    if resp.status == 200:
-                        break
-            except aiohttp.ClientError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"replica not ready: {replica.log.read_text()[-3000:]}")
-            await asyncio.sleep(0.1)
-
-
-def phone(n: int) -> str:
-    return f"+1212555{n:04d}"
-
-
 def delivery_event(n: int) -> dict[str, Any]:
-    start = datetime.now(UTC) + timedelta(days=1)
-    return {
-        "id": f"e-{n}",
-        "type": "delivery.created",
-        "data": {
-            "delivery_id": f"d-{n}",
-            "order_id": f"o-{n}",
-            "customer": {"name": "Pat Doe", "phone": phone(n), "locale": "en",
-                         "timezone": "America/New_York"},
-            "address": {"line1": "1 Main St", "lat": 40.7, "lon": -73.9},
-            "promised_window": {"start": start.isoformat(),
-                                "end": (start + timedelta(hours=4)).isoformat()},
-        },
-    }  # fmt: skip
+    """Delivery d-{n} (event e-{n}, order o-{n}) to customer n."""
+    return load_kit.delivery_event(f"d-{n}", phone(n), event_id=f"e-{n}", order_id=f"o-{n}")
 
 
 @dataclass

@@ -10,7 +10,6 @@ None is lost and none is answered twice.
 from __future__ import annotations
 
 import dataclasses
-import os
 import signal
 import tempfile
 from collections.abc import Iterator
@@ -21,17 +20,10 @@ from redis.asyncio import Redis
 
 from bot.app import create_app
 from bot.config import Settings
-from bot.nlu.model import (
-    NLUBuildError,
-    RasaServer,
-    model_path,
-    rasa_binary,
-    start_server,
-    wait_ready,
-)
+from bot.nlu.model import RasaServer, model_path, start_server, wait_ready
 from bot.services import SERVICES
 from tests import factories as f
-from tests.conftest import start_client
+from tests.conftest import rasa_missing, require_rasa, start_client
 from tests.helpers import eventually, post_event
 
 pytestmark = pytest.mark.faults
@@ -44,15 +36,7 @@ KILL_AFTER = 3
 def own_rasa() -> Iterator[RasaServer]:
     """A Rasa server of this test's own, to kill (a missing model or Rasa skips the
     test, or fails it under `make test`, as the session's server does)."""
-    try:
-        rasa_binary()
-        missing = None if model_path().exists() else f"no trained model at {model_path()}"
-    except NLUBuildError as exc:
-        missing = str(exc)
-    if missing:
-        if os.environ.get("DOORSTEP_REQUIRE_RASA"):
-            pytest.fail(f"Rasa is required: {missing}")
-        pytest.skip(f"Rasa not available: {missing}")
+    require_rasa(rasa_missing())
     log = Path(tempfile.gettempdir()) / "doorstep-test-rasa-killed.log"
     server = start_server(model_path(), log_path=log)
     try:
