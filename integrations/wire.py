@@ -30,33 +30,71 @@ _PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*")
 
 
 class BodyError(Exception):
-    """A body that cannot be read: `error` is a code, `detail` a sentence for the caller."""
+    """A body that cannot be read: `error` is a code, `detail` a sentence for the caller,
+    `field` where in the body (a dotted path, "body" for the whole of it)."""
 
-    def __init__(self, error: str, detail: str, status: int = 400) -> None:
+    def __init__(self, error: str, detail: str, status: int = 400, field: str = "body") -> None:
         super().__init__(detail)
         self.error = error
         self.detail = detail
         self.status = status
+        self.field = field
 
 
-def _bounded_int(text: str) -> int:
-    digits = len(text.lstrip("-"))
-    if digits > MAX_INT_DIGITS:
-        raise BodyError(
-            "invalid_json", f"an integer has {digits} digits (at most {MAX_INT_DIGITS})"
-        )
-    return int(text)
+class _Unusable:
+    """Stands in, while parsing, for a number we refuse; its place names the field."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
 
 
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise BodyError("invalid_json", f"the number {text[:40]} is too large")
-    return value
+class _Numbers:
+    """The parser's number hooks for one body: an unusable number becomes a marker
+    (raising inside the parser would lose where it was), found afterwards by `check`."""
+
+    def __init__(self) -> None:
+        self.unusable = False
+
+    def _mark(self, reason: str) -> _Unusable:
+        self.unusable = True
+        return _Unusable(reason)
+
+    def int(self, text: str) -> int | _Unusable:
+        digits = len(text.lstrip("-"))
+        if digits > MAX_INT_DIGITS:
+            return self._mark(f"an integer has {digits} digits (at most {MAX_INT_DIGITS})")
+        return int(text)
+
+    def float(self, text: str) -> float | _Unusable:
+        value = float(text)
+        if not math.isfinite(value):
+            return self._mark(f"the number {text[:40]} is too large")
+        return value
+
+    def constant(self, name: str) -> _Unusable:
+        return self._mark(f"{name} is not a JSON number")
+
+    def check(self, value: Any) -> None:
+        if self.unusable:
+            path, reason = _first_unusable(value, "")
+            raise BodyError("invalid_json", reason, field=path or "body")
 
 
-def _no_constant(name: str) -> Any:
-    raise BodyError("invalid_json", f"{name} is not a JSON number")
+def _first_unusable(value: Any, path: str) -> tuple[str, str]:
+    if isinstance(value, _Unusable):
+        return path, value.reason
+    items: Any = ()
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    for key, item in items:
+        found = _first_unusable(item, f"{path}.{key}" if path else str(key))
+        if found[1]:
+            return found
+    return "", ""
 
 
 def _too_deep(text: str, limit: int) -> bool:
@@ -94,12 +132,10 @@ def parse_json(raw: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
         raise BodyError("invalid_utf8", f"the body is not UTF-8 (byte {exc.start})") from None
     if _too_deep(text, max_depth):
         raise BodyError("too_deep", f"the body nests deeper than {max_depth} levels")
+    numbers = _Numbers()
     try:
         value = json.loads(
-            text,
-            parse_int=_bounded_int,
-            parse_float=_finite_float,
-            parse_constant=_no_constant,
+            text, parse_int=numbers.int, parse_float=numbers.float, parse_constant=numbers.constant
         )
     except json.JSONDecodeError as exc:
         raise BodyError("invalid_json", f"the body is not JSON: {exc}") from None
@@ -107,6 +143,7 @@ def parse_json(raw: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
         raise BodyError("too_deep", "the body nests too deeply") from None
     except ValueError as exc:  # int() past sys.get_int_max_str_digits
         raise BodyError("invalid_json", f"a number is too long: {exc}") from None
+    numbers.check(value)
     if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
         raise BodyError("invalid_utf8", "the body has a lone UTF-16 surrogate escape")
     return value

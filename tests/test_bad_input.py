@@ -33,13 +33,14 @@ BAD_UTF8 = b'{"text": "caf\xe9"}'
 LONE_SURROGATE = b'{"text": "\\ud800"}'
 HUGE_FLOAT = b'{"time_limit": 1e999}'
 NOT_AN_OBJECT = b"[1, 2, 3]"
+# The body, the error code, and the field named (a bad number names its own field).
 BODIES = {
-    "nested": (NESTED, "too_deep"),
-    "long_int": (LONG_INT, "invalid_json"),
-    "bad_utf8": (BAD_UTF8, "invalid_utf8"),
-    "lone_surrogate": (LONE_SURROGATE, "invalid_utf8"),
-    "huge_float": (HUGE_FLOAT, "invalid_json"),
-    "not_an_object": (NOT_AN_OBJECT, "invalid_json"),
+    "nested": (NESTED, "too_deep", "body"),
+    "long_int": (LONG_INT, "invalid_json", "limit"),
+    "bad_utf8": (BAD_UTF8, "invalid_utf8", "body"),
+    "lone_surrogate": (LONE_SURROGATE, "invalid_utf8", "body"),
+    "huge_float": (HUGE_FLOAT, "invalid_json", "time_limit"),
+    "not_an_object": (NOT_AN_OBJECT, "invalid_json", "body"),
 }
 
 
@@ -78,7 +79,7 @@ async def admin(client: Client, services: Services) -> dict[str, str]:
 async def test_every_kind_of_bad_body_is_a_400_on_every_json_route(
     client: Client, admin: dict[str, str], case: str
 ) -> None:
-    body, error = BODIES[case]
+    body, error, field = BODIES[case]
     json_type = {"Content-Type": "application/json"}
     routes = [
         ("PUT", "/console/api/admin/settings", admin),
@@ -98,7 +99,7 @@ async def test_every_kind_of_bad_body_is_a_400_on_every_json_route(
         answer = await resp.json()
         assert resp.status == 400, (path, resp.status, answer)
         assert answer["error"] == error, (path, answer)
-        assert answer["fields"][0]["field"] == "body"
+        assert answer["fields"][0]["field"] == field, (path, answer)
     resp = await client.post("/v1/events", data=body, headers={**DEMO_KEY, **json_type})
     answer = await resp.json()
     assert resp.status == 400 and answer["error"] == "invalid_event", answer

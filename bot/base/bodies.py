@@ -19,7 +19,9 @@ __all__ = ["form_fields", "header", "json_object"]
 
 
 def _api_error(exc: BodyError) -> ApiError:
-    return ApiError(exc.status, exc.error, exc.detail, [{"field": "body", "message": exc.detail}])
+    return ApiError(
+        exc.status, exc.error, exc.detail, [{"field": exc.field, "message": exc.detail}]
+    )
 
 
 async def json_object(request: web.Request, *, empty_ok: bool = True) -> dict[str, Any]:
