@@ -80,6 +80,7 @@ class _Rasa:
     missing: str | None = None
     error: str | None = None
     ready = False
+    restarted = False  # started once more after it exited
 
     @classmethod
     def start(cls) -> None:
@@ -87,8 +88,6 @@ class _Rasa:
         if cls.missing is None:
             log = Path(tempfile.gettempdir()) / "doorstep-test-rasa.log"
             cls.server = start_server(model_path(), log_path=log)
-
-    restarted = False
 
     @classmethod
     def wait(cls) -> None:

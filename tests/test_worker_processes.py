@@ -80,7 +80,7 @@ async def test_a_stopped_service_leaves_no_template_check_processes(
 
 
 CHECKER = """
-import asyncio, os, sys
+import asyncio
 from bot.base.brands import BrandSettings
 from bot.messaging.brand_templates import CheckPool
 
